@@ -1,0 +1,204 @@
+"""The cleaning rules. Pure: no I/O.
+
+Every rule has a name; a row is rejected under the first rule it breaks, in
+the order of ``infra.settings.CLEANING_RULES``, and is kept, with that name,
+in the rejects file. So for every file
+``rows_in == rows_loaded + sum(rejected_by_reason.values())``.
+
+The old system's rules are the defaults: required fields present, distance
+above zero, total not negative, 1-8 passengers, dropoff after pickup, no
+duplicate (pickup time, pickup zone, dropoff zone) within a file. On top of
+them: timestamps that cannot be real, pickups outside the file's month, and
+zones missing from ``dim_taxi_zones``. Duplicates are judged last, among the
+rows every other rule kept, so that a kept row never has a kept twin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from infra.settings import CLEANING_RULES
+
+REQUIRED_FIELDS = ("pickup_at", "dropoff_at", "pickup_location_id", "dropoff_location_id",
+                   "passenger_count", "trip_distance", "total_amount")
+EARLIEST_PICKUP = dt.datetime(2009, 1, 1)
+REASON_COLUMN = "reject_reason"
+ROW_COLUMN = "source_row"
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    enabled: tuple[str, ...] = CLEANING_RULES
+    #: (year, month) the file covers; None switches the month rule off.
+    month: tuple[int, int] | None = None
+    zone_ids: frozenset[int] = frozenset()
+    #: Nothing can have happened after the upload.
+    not_after: dt.datetime = field(default_factory=lambda: dt.datetime(2100, 1, 1))
+
+    def month_bounds(self) -> tuple[dt.datetime, dt.datetime]:
+        if self.month is None:
+            raise ValueError("this file has no month to bound pickups by")
+        year, month = self.month
+        start = dt.datetime(year, month, 1)
+        end = dt.datetime(year + month // 12, month % 12 + 1, 1)
+        return start, end
+
+
+@dataclass
+class CleanResult:
+    kept: pa.Table
+    rejected: pa.Table  # the rejected rows plus reject_reason and source_row
+
+
+def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return pc.fill_null(values, False).to_numpy(zero_copy_only=False)
+
+
+def _required_fields(t: pa.Table, _: RuleContext) -> np.ndarray:
+    missing = np.zeros(t.num_rows, dtype=bool)
+    for name in REQUIRED_FIELDS:
+        missing |= pc.is_null(t.column(name), nan_is_null=True).to_numpy(
+            zero_copy_only=False)
+    return missing
+
+
+def _implausible_timestamp(t: pa.Table, ctx: RuleContext) -> np.ndarray:
+    early = pa.scalar(EARLIEST_PICKUP, pa.timestamp("us"))
+    late = pa.scalar(ctx.not_after.replace(tzinfo=None), pa.timestamp("us"))
+    bad = np.zeros(t.num_rows, dtype=bool)
+    for name in ("pickup_at", "dropoff_at"):
+        column = t.column(name)
+        bad |= _mask(pc.or_(pc.less(column, early), pc.greater(column, late)))
+    return bad
+
+
+def _non_positive_distance(t: pa.Table, _: RuleContext) -> np.ndarray:
+    return _mask(pc.less_equal(t.column("trip_distance"), 0))
+
+
+def _negative_total(t: pa.Table, _: RuleContext) -> np.ndarray:
+    return _mask(pc.less(t.column("total_amount"), 0))
+
+
+def _passenger_count_range(t: pa.Table, _: RuleContext) -> np.ndarray:
+    count = t.column("passenger_count")
+    return _mask(pc.or_(pc.less(count, 1), pc.greater(count, 8)))
+
+
+def _dropoff_not_after_pickup(t: pa.Table, _: RuleContext) -> np.ndarray:
+    return _mask(pc.less_equal(t.column("dropoff_at"), t.column("pickup_at")))
+
+
+def _pickup_outside_file_month(t: pa.Table, ctx: RuleContext) -> np.ndarray:
+    if ctx.month is None:
+        return np.zeros(t.num_rows, dtype=bool)
+    start, end = ctx.month_bounds()
+    pickup = t.column("pickup_at")
+    return _mask(pc.or_(pc.less(pickup, pa.scalar(start, pa.timestamp("us"))),
+                        pc.greater_equal(pickup, pa.scalar(end, pa.timestamp("us")))))
+
+
+def _unknown_zone(t: pa.Table, ctx: RuleContext) -> np.ndarray:
+    zones = pa.array(sorted(ctx.zone_ids), pa.int16())
+    bad = np.zeros(t.num_rows, dtype=bool)
+    for name in ("pickup_location_id", "dropoff_location_id"):
+        bad |= ~_mask(pc.is_in(t.column(name), value_set=zones))
+    return bad
+
+
+RULES: dict[str, Callable[[pa.Table, RuleContext], np.ndarray]] = {
+    "required_fields": _required_fields,
+    "implausible_timestamp": _implausible_timestamp,
+    "non_positive_distance": _non_positive_distance,
+    "negative_total": _negative_total,
+    "passenger_count_range": _passenger_count_range,
+    "dropoff_not_after_pickup": _dropoff_not_after_pickup,
+    "pickup_outside_file_month": _pickup_outside_file_month,
+    "unknown_zone": _unknown_zone,
+}
+if tuple(RULES) + ("duplicate_trip",) != CLEANING_RULES:
+    raise ImportError("worker.cleaning.RULES is out of step with CLEANING_RULES")
+
+
+def trip_keys(t: pa.Table) -> np.ndarray:
+    """(pickup second, pickup zone, dropoff zone) packed exactly into 64 bits:
+    32 bits of seconds since 1970 (TLC records whole seconds), 16 per zone."""
+    seconds = pc.divide(t.column("pickup_at").cast(pa.int64()), 1_000_000)
+    sec = pc.fill_null(seconds, 0).to_numpy(zero_copy_only=False).astype(np.uint64)
+    pu = pc.fill_null(t.column("pickup_location_id"), 0).to_numpy(
+        zero_copy_only=False).astype(np.uint16).astype(np.uint64)
+    do = pc.fill_null(t.column("dropoff_location_id"), 0).to_numpy(
+        zero_copy_only=False).astype(np.uint16).astype(np.uint64)
+    return ((sec & np.uint64(0xFFFF_FFFF)) << np.uint64(32)) | (pu << np.uint64(16)) | do
+
+
+class Cleaner:
+    """Applies the enabled rules batch by batch. It remembers the trip keys it
+    kept, so duplicates are found across the batches of one file."""
+
+    def __init__(self, ctx: RuleContext) -> None:
+        self.ctx = ctx
+        self.rules = tuple(name for name in CLEANING_RULES if name in ctx.enabled)
+        self.counts = {name: 0 for name in self.rules}
+        self.rows_in = 0
+        self.rows_kept = 0
+        self._seen = np.empty(0, dtype=np.uint64)
+        self._reason_names = pa.array(("",) + self.rules, pa.string())
+
+    def clean(self, table: pa.Table) -> CleanResult:
+        n = table.num_rows
+        reason = np.zeros(n, dtype=np.int8)
+        for code, name in enumerate(self.rules, start=1):
+            if name == "duplicate_trip":
+                hit = self._duplicates(table, reason == 0)
+            else:
+                hit = RULES[name](table, self.ctx)
+            reason[hit & (reason == 0)] = code
+        counts = np.bincount(reason, minlength=len(self.rules) + 1)
+        for code, name in enumerate(self.rules, start=1):
+            self.counts[name] += int(counts[code])
+        kept_mask = reason == 0
+        offset = self.rows_in
+        self.rows_in += n
+        self.rows_kept += int(counts[0])
+        kept = table.filter(pa.array(kept_mask)) if counts[0] < n else table
+        rejected = self._rejected(table, reason, ~kept_mask, offset)
+        return CleanResult(kept=kept, rejected=rejected)
+
+    def _duplicates(self, table: pa.Table, candidates: np.ndarray) -> np.ndarray:
+        hit = np.zeros(table.num_rows, dtype=bool)
+        index = np.flatnonzero(candidates)
+        if index.size == 0:
+            return hit
+        keys = trip_keys(table.take(pa.array(index)))
+        unique, first = np.unique(keys, return_index=True)
+        repeat_in_batch = np.ones(keys.size, dtype=bool)
+        repeat_in_batch[first] = False
+        seen_before = np.zeros(keys.size, dtype=bool)
+        if self._seen.size:
+            pos = np.searchsorted(self._seen, keys)
+            pos[pos == self._seen.size] = 0
+            seen_before = self._seen[pos] == keys
+        hit[index] = repeat_in_batch | seen_before
+        fresh = unique[~np.isin(unique, self._seen, assume_unique=True)] \
+            if self._seen.size else unique
+        self._seen = np.sort(np.concatenate([self._seen, fresh]), kind="stable")
+        return hit
+
+    def _rejected(self, table: pa.Table, reason: np.ndarray, mask: np.ndarray,
+                  offset: int) -> pa.Table:
+        index = np.flatnonzero(mask)
+        rows = table.take(pa.array(index))
+        reasons = self._reason_names.take(pa.array(reason[index].astype(np.int32)))
+        rows = rows.append_column(REASON_COLUMN, reasons)
+        return rows.append_column(ROW_COLUMN, pa.array(index.astype(np.int64) + offset))
+
+    @property
+    def rejected_by_reason(self) -> dict[str, int]:
+        return dict(self.counts)

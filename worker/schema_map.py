@@ -1,0 +1,228 @@
+"""Recognise what kind of TLC file a set of columns describes, and map a
+yellow file's columns onto the one canonical schema. Pure: no I/O.
+
+Every file is cast explicitly to ``CANONICAL``; nothing is inferred from an
+earlier file. Names match case-insensitively and ignoring surrounding space
+(``Airport_fee``/``airport_fee``, the 2014 CSV's `` pickup_datetime``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from infra.schema import TRIP_COLUMNS
+from worker.errors import IngestError
+
+logger = logging.getLogger(__name__)
+
+_INT = pa.int16()
+_FLOAT = pa.float64()
+_TS = pa.timestamp("us")
+
+CANONICAL = pa.schema([
+    ("vendor_id", _INT),
+    ("pickup_at", _TS),
+    ("dropoff_at", _TS),
+    ("passenger_count", _INT),
+    ("trip_distance", _FLOAT),
+    ("ratecode_id", _INT),
+    ("store_and_fwd_flag", pa.string()),
+    ("pickup_location_id", _INT),
+    ("dropoff_location_id", _INT),
+    ("payment_type", _INT),
+    ("fare_amount", _FLOAT),
+    ("extra", _FLOAT),
+    ("mta_tax", _FLOAT),
+    ("tip_amount", _FLOAT),
+    ("tolls_amount", _FLOAT),
+    ("improvement_surcharge", _FLOAT),
+    ("total_amount", _FLOAT),
+    ("congestion_surcharge", _FLOAT),
+    ("airport_fee", _FLOAT),
+    ("cbd_congestion_fee", _FLOAT),
+])
+if tuple(CANONICAL.names) != tuple(name for name, _ in TRIP_COLUMNS):
+    raise ImportError("worker.schema_map.CANONICAL and infra.schema.TRIP_COLUMNS disagree")
+
+#: Names each canonical column goes by in TLC files, lower case.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "vendor_id": ("vendorid", "vendor_id"),
+    "pickup_at": ("tpep_pickup_datetime", "pickup_datetime"),
+    "dropoff_at": ("tpep_dropoff_datetime", "dropoff_datetime"),
+    "passenger_count": ("passenger_count",),
+    "trip_distance": ("trip_distance",),
+    "ratecode_id": ("ratecodeid", "ratecode_id", "rate_code_id"),
+    "store_and_fwd_flag": ("store_and_fwd_flag",),
+    "pickup_location_id": ("pulocationid", "pickup_location_id"),
+    "dropoff_location_id": ("dolocationid", "dropoff_location_id"),
+    "payment_type": ("payment_type",),
+    "fare_amount": ("fare_amount",),
+    "extra": ("extra",),
+    "mta_tax": ("mta_tax",),
+    "tip_amount": ("tip_amount",),
+    "tolls_amount": ("tolls_amount",),
+    "improvement_surcharge": ("improvement_surcharge",),
+    "total_amount": ("total_amount",),
+    "congestion_surcharge": ("congestion_surcharge",),
+    "airport_fee": ("airport_fee",),
+    "cbd_congestion_fee": ("cbd_congestion_fee",),
+}
+
+#: Without these a file is not a yellow trip file of 2011 or later.
+REQUIRED = ("pickup_at", "dropoff_at", "pickup_location_id", "dropoff_location_id",
+            "trip_distance", "total_amount")
+
+#: Columns that pandas or Spark add and that mean nothing.
+_NOISE = ("__index_level_0__", "_c0", "unnamed: 0", "")
+
+_YELLOW_EXPECTED = "a TLC yellow trip file (tpep_pickup_datetime, PULocationID, ...)"
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which source column feeds each canonical column (None: absent)."""
+
+    sources: dict[str, str | None]
+    ignored: tuple[str, ...]
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [name for name in self.sources.values() if name is not None]
+
+
+def _norm(name: str) -> str:
+    return name.strip().lower()
+
+
+def recognise(columns: list[str]) -> ColumnMap:
+    """Map the file's columns, or refuse a file that is not yellow trips with
+    an error naming what was found."""
+    by_norm: dict[str, str] = {}
+    for name in columns:
+        by_norm.setdefault(_norm(name), name)
+    present = set(by_norm)
+
+    if "lpep_pickup_datetime" in present:
+        raise IngestError("green_trip_file", _wrong_kind(
+            "a green taxi (lpep_*) trip file", columns))
+    if "hvfhs_license_num" in present:
+        raise IngestError("hvfhv_trip_file", _wrong_kind(
+            "a high-volume for-hire vehicle (HVFHV) trip file", columns))
+    if "dispatching_base_num" in present or "dispatching_base_number" in present:
+        raise IngestError("fhv_trip_file", _wrong_kind(
+            "a for-hire vehicle (FHV) trip file", columns))
+    legacy = {"pickup_longitude", "start_lon", "trip_pickup_datetime"}
+    if present & legacy and not present & {"pulocationid", "pickup_location_id"}:
+        raise IngestError("legacy_yellow_layout", (
+            "This is a yellow trip file in the 2009-2010 layout: it locates trips by "
+            "longitude and latitude, not by taxi zone id, and this pipeline loads the "
+            "zone-based layout only. Found columns: " + _list(columns) + ". Use the TLC's "
+            "reissued parquet files, which carry PULocationID and DOLocationID."))
+
+    sources: dict[str, str | None] = {}
+    for canonical, aliases in ALIASES.items():
+        sources[canonical] = next((by_norm[a] for a in aliases if a in by_norm), None)
+    missing = [name for name in REQUIRED if sources[name] is None]
+    if missing:
+        raise IngestError("unrecognised_columns", (
+            f"The file does not look like {_YELLOW_EXPECTED}: it lacks "
+            f"{', '.join(missing)}. Found columns: {_list(columns)}."))
+    used = set(sources.values())
+    ignored = tuple(c for c in columns if c not in used and _norm(c) not in _NOISE)
+    return ColumnMap(sources=sources, ignored=ignored)
+
+
+def to_canonical(batch: pa.RecordBatch | pa.Table, mapping: ColumnMap) -> pa.Table:
+    """Rename, cast and complete one batch so it has exactly ``CANONICAL``."""
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    arrays = []
+    for field in CANONICAL:
+        source = mapping.sources[field.name]
+        if source is None:
+            arrays.append(pa.nulls(table.num_rows, field.type))
+            continue
+        column = table.column(source)
+        arrays.append(_cast(column, field, source))
+    return pa.Table.from_arrays(arrays, schema=CANONICAL)
+
+
+def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedArray:
+    source_type = column.type
+    if source_type == field.type:
+        return column
+    if pa.types.is_null(source_type):
+        return pa.chunked_array([pa.nulls(len(column), field.type)])
+    if pa.types.is_dictionary(source_type):
+        column = column.cast(source_type.value_type)
+        source_type = column.type
+    try:
+        if pa.types.is_timestamp(field.type):
+            return _cast_timestamp(column, source)
+        if pa.types.is_floating(source_type) and pa.types.is_integer(field.type):
+            column = pc.if_else(pc.is_nan(column), None, column)
+        if pa.types.is_string(field.type):
+            return column.cast(pa.string())
+        return column.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        sample = _bad_sample(column, field.type)
+        raise IngestError("invalid_column_type", (
+            f"Column '{source}' holds {source_type} values that cannot be read as "
+            f"{_describe(field.type)}" + (f" (for example {sample!r})" if sample else "")
+            + f": {_first_line(exc)}. Fix the column in the file and upload it again.")
+        ) from None
+
+
+def _cast_timestamp(column: pa.ChunkedArray, source: str) -> pa.ChunkedArray:
+    source_type = column.type
+    if pa.types.is_timestamp(source_type):
+        if source_type.tz is not None:
+            column = column.cast(pa.timestamp(source_type.unit, tz="UTC"))
+            column = pc.local_timestamp(column)
+        # ns -> us drops sub-microsecond digits TLC never records.
+        return column.cast(_TS, safe=False)
+    if pa.types.is_date(source_type):
+        return column.cast(_TS)
+    if pa.types.is_string(source_type) or pa.types.is_large_string(source_type):
+        return pc.strptime(column.cast(pa.string()), format="%Y-%m-%d %H:%M:%S", unit="us")
+    raise pa.ArrowInvalid(f"{source_type} is not a date and time")
+
+
+def _bad_sample(column: pa.ChunkedArray, target: pa.DataType) -> str | None:
+    """One value that does not convert, to quote in the error message."""
+    for chunk in column.chunks:
+        for value in chunk.to_pylist()[:100_000]:
+            if value is None:
+                continue
+            try:
+                pa.array([value]).cast(target)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                return str(value)[:40]
+    return None
+
+
+def _describe(data_type: pa.DataType) -> str:
+    if pa.types.is_integer(data_type):
+        return "whole numbers within -32768..32767"
+    if pa.types.is_floating(data_type):
+        return "numbers"
+    if pa.types.is_timestamp(data_type):
+        return "dates and times"
+    return str(data_type)
+
+
+def _wrong_kind(found: str, columns: list[str]) -> str:
+    return (f"This is {found}, not {_YELLOW_EXPECTED}. Found columns: {_list(columns)}. "
+            "Only yellow taxi trip records load into yellow_taxi_trips.")
+
+
+def _list(columns: list[str], limit: int = 12) -> str:
+    shown = ", ".join(c.strip() for c in columns[:limit])
+    return shown + (f" and {len(columns) - limit} more" if len(columns) > limit else "")
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__

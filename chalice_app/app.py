@@ -14,6 +14,7 @@ import os
 import uuid
 
 from chalice import Chalice
+from chalicelib.analysis.routes import bp as analysis_routes
 from chalicelib.http import ApiError, error_response, json_body, json_response, normalise
 from chalicelib.multipart import parse as parse_multipart
 from chalicelib.readiness import check_all
@@ -39,6 +40,7 @@ app.log.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
 JSON_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 app.api.binary_types.extend(["multipart/form-data", "application/octet-stream",
                              TRIP_CONTENT_TYPE])
+app.register_blueprint(analysis_routes)
 logger = logging.getLogger(__name__)
 
 

@@ -33,6 +33,7 @@ class Job:
     loaded_etag: str | None
     celery_task_id: str | None
     attempts: int
+    duplicates_skipped: int
     created_at: dt.datetime
     updated_at: dt.datetime
     queued_at: dt.datetime | None
@@ -120,9 +121,9 @@ def find_or_create_for_object(conn: Connection, *, bucket: str, key: str,
 
 def mark_queued(conn: Connection, job_id: uuid.UUID, *, task_id: str,
                 etag: str | None, size: int | None) -> None:
-    """Record that a task for this object version was published. A job that
-    already finished keeps its status: the worker decides whether the new
-    event brings a new version (another etag) worth loading."""
+    """Record, before publishing, that a task for this object version is on its
+    way. Marking first means a fast worker can never finish before the job
+    says queued and then be overwritten by it."""
     values: dict[str, Any] = {"celery_task_id": task_id, "updated_at": func.now(),
                               "queued_at": func.now()}
     if etag:
@@ -131,12 +132,17 @@ def mark_queued(conn: Connection, job_id: uuid.UUID, *, task_id: str,
         values["size_bytes"] = size
     conn.execute(
         update(jobs_table).where(jobs_table.c.id == job_id)
-        .values(**values, status=_queued_unless_busy())
+        .values(**values, status=_queued_unless_busy(etag))
     )
 
 
-def _queued_unless_busy():
+def _queued_unless_busy(etag: str | None):
+    """A running job stays running, and a job that already loaded this very
+    version stays succeeded (the worker will skip the duplicate)."""
+    already_loaded = (jobs_table.c.status == "succeeded") & (
+        jobs_table.c.loaded_etag == etag)
     return case(
+        (already_loaded, jobs_table.c.status),
         (jobs_table.c.status.in_(("awaiting_upload", "failed", "succeeded")), "queued"),
         else_=jobs_table.c.status,
     )
@@ -149,6 +155,13 @@ def lock_for_load(conn: Connection, job_id: uuid.UUID) -> Job | None:
         select(jobs_table).where(jobs_table.c.id == job_id).with_for_update()
     ).first()
     return Job.from_row(row) if row else None
+
+
+def mark_duplicate_skipped(conn: Connection, job_id: uuid.UUID) -> None:
+    conn.execute(
+        update(jobs_table).where(jobs_table.c.id == job_id).values(
+            duplicates_skipped=jobs_table.c.duplicates_skipped + 1, updated_at=func.now())
+    )
 
 
 def mark_running(conn: Connection, job_id: uuid.UUID, *, task_id: str | None) -> None:

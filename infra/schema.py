@@ -44,6 +44,8 @@ ingest_jobs = Table(
     Column("loaded_etag", Text),
     Column("celery_task_id", Text),
     Column("attempts", Integer, nullable=False, server_default="0"),
+    # Events or tasks for a version that was already loaded, and so skipped.
+    Column("duplicates_skipped", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False,
            server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False,

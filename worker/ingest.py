@@ -182,6 +182,8 @@ class Ingestor:
         etag, size = self._store.head(request.key)
         if job.status == "succeeded" and job.loaded_etag == etag:
             log.info("etag %s is already loaded; nothing to do", etag)
+            with self._engine.begin() as conn:
+                jobs.mark_duplicate_skipped(conn, job.id)
             return Outcome(status="skipped", rows_in=job.rows_in or 0,
                            rows_loaded=job.rows_loaded or 0)
         with self._engine.begin() as conn:

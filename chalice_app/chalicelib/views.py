@@ -20,6 +20,7 @@ def job_view(job: Job, base_url: str) -> dict[str, Any]:
         "etag": job.etag,
         "task_id": job.celery_task_id,
         "attempts": job.attempts,
+        "duplicates_skipped": job.duplicates_skipped,
         "created_at": _iso(job.created_at),
         "queued_at": _iso(job.queued_at),
         "started_at": _iso(job.started_at),

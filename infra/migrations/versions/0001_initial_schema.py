@@ -70,6 +70,7 @@ def upgrade() -> None:
         sa.Column("loaded_etag", sa.Text(), nullable=True),
         sa.Column("celery_task_id", sa.Text(), nullable=True),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("duplicates_skipped", sa.Integer(), server_default="0", nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),

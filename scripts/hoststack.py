@@ -1,0 +1,206 @@
+"""The whole stack on one machine without Docker ("host mode").
+
+    python -m scripts.hoststack up      # LocalStack, migrations, then honcho
+    python -m scripts.hoststack down    # stop all of it
+    python -m scripts.hoststack status
+
+It uses the machine's Postgres and RabbitMQ, starts LocalStack as a host
+process (``scripts.localstack_host``), provisions the bucket and queues,
+runs the migrations once, and then runs the processes of ``scripts/Procfile``
+(API, bridge, worker) under honcho. State, logs and process ids live in
+``.run/``; ``down`` stops exactly the processes ``up`` started.
+
+``stack_env`` and ``procfile`` are shared with the end-to-end tests, which
+start the same commands with their own ports, bucket, queues and database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from scripts import localstack_host
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_DIR = ROOT / ".run"
+PROCFILE = ROOT / "scripts" / "Procfile"
+VENV_BIN = ROOT / ".venv" / "bin"
+
+DEFAULTS = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/taxi",
+    "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+    "S3_PUBLIC_ENDPOINT_URL": "http://127.0.0.1:4566",
+    "AWS_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "API_PORT": "8000",
+    "LOCALSTACK_PORT": "4566",
+}
+
+
+def procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """Process name -> shell command, as honcho reads them."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def stack_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every process of the stack runs with: the caller's
+    environment, the host-mode defaults where it sets nothing, then
+    ``overrides``."""
+    env = dict(os.environ)
+    for key, value in DEFAULTS.items():
+        env.setdefault(key, value)
+    env.update(overrides or {})
+    env["TAXI_ROOT"] = str(ROOT)
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the database the URL names if it does not exist yet."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url.replace("postgresql://", "postgresql+pg8000://", 1))
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                              {"n": url.database}).first()
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+
+
+def run_step(args: list[str], env: dict[str, str]) -> None:
+    result = subprocess.run(args, env=env, cwd=ROOT, check=False)
+    if result.returncode:
+        raise SystemExit(f"step failed ({result.returncode}): {' '.join(args)}")
+
+
+def wait_http(url: str, timeout: float, ok=(200,)) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status in ok:
+                    return
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read()[:300]!r}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready after {timeout:.0f} s ({last})")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def up() -> int:
+    RUN_DIR.mkdir(exist_ok=True)
+    env = stack_env()
+    honcho_pid = RUN_DIR / "honcho.pid"
+    if honcho_pid.exists() and _pid_alive(int(honcho_pid.read_text())):
+        print("the stack is already up ('make down' stops it)")
+        return 0
+    ls_port = int(env["LOCALSTACK_PORT"])
+    ls_pid = RUN_DIR / "localstack.pid"
+    if not (ls_pid.exists() and _pid_alive(int(ls_pid.read_text()))):
+        process = localstack_host.start(ls_port, ROOT / ".localstack" / "state",
+                                        log_path=RUN_DIR / "localstack.log")
+        ls_pid.write_text(str(process.pid))
+        print(f"LocalStack {localstack_host.LOCALSTACK_VERSION} up on 127.0.0.1:{ls_port}")
+    ensure_database(env["DATABASE_URL"])
+    python = str(VENV_BIN / "python")
+    run_step([python, "-m", "infra.migrate"], env)
+    run_step([python, "-m", "infra.provision"], env)
+    log = open(RUN_DIR / "stack.log", "ab")  # noqa: SIM115 - handed to the child
+    process = subprocess.Popen(
+        [str(VENV_BIN / "honcho"), "-f", str(PROCFILE), "-d", str(ROOT), "start"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+    honcho_pid.write_text(str(process.pid))
+    api = f"http://127.0.0.1:{env['API_PORT']}"
+    try:
+        wait_http(f"{api}/ready", timeout=60)
+    except TimeoutError as exc:
+        print(f"{exc}; see .run/stack.log", file=sys.stderr)
+        down()
+        return 1
+    print(f"stack up: API {api}, LocalStack 127.0.0.1:{ls_port}; logs in .run/")
+    return 0
+
+
+def down() -> int:
+    honcho_pid = RUN_DIR / "honcho.pid"
+    if honcho_pid.exists():
+        pid = int(honcho_pid.read_text())
+        _stop_group(pid)
+        honcho_pid.unlink()
+        print("API, bridge and worker stopped")
+    ls_pid = RUN_DIR / "localstack.pid"
+    if ls_pid.exists():
+        localstack_host.stop(int(ls_pid.read_text()))
+        ls_pid.unlink()
+        print("LocalStack stopped")
+    return 0
+
+
+def _stop_group(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM the process group (honcho passes it on); SIGKILL what lingers."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def status() -> int:
+    running = 0
+    for name in ("honcho", "localstack"):
+        pid_file = RUN_DIR / f"{name}.pid"
+        alive = pid_file.exists() and _pid_alive(int(pid_file.read_text()))
+        running += alive
+        print(f"{name}: {'running' if alive else 'stopped'}")
+    return 0 if running == 2 else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the stack on this machine.")
+    parser.add_argument("action", choices=("up", "down", "status"))
+    args = parser.parse_args(argv)
+    return {"up": up, "down": down, "status": status}[args.action]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,8 +5,8 @@
     python -m scripts.hoststack status
 
 It uses the machine's Postgres and RabbitMQ, starts LocalStack as a host
-process (``scripts.localstack_host``), provisions the bucket and queues,
-runs the migrations once, and then runs the processes of ``scripts/Procfile``
+process (``scripts.localstack_host``) whose ready hook provisions the bucket
+and queues, runs the migrations once, and then runs the processes of ``scripts/Procfile``
 (API, bridge, worker) under honcho. State, logs and process ids live in
 ``.run/``; ``down`` stops exactly the processes ``up`` started.
 
@@ -70,6 +70,16 @@ def stack_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+#: What the LocalStack ready hook needs to know to provision for this stack.
+RESOURCE_VARS = ("AWS_REGION", "S3_BUCKET", "RAW_PREFIX", "INGEST_QUEUE_NAME",
+                 "INGEST_DLQ_NAME", "INGEST_MAX_RECEIVE_COUNT",
+                 "INGEST_VISIBILITY_TIMEOUT_SECONDS")
+
+
+def resource_env(env: dict[str, str]) -> dict[str, str]:
+    return {name: env[name] for name in RESOURCE_VARS if name in env}
+
+
 def ensure_database(database_url: str) -> None:
     """Create the database the URL names if it does not exist yet."""
     from sqlalchemy import create_engine, text
@@ -125,14 +135,15 @@ def up() -> int:
     ls_port = int(env["LOCALSTACK_PORT"])
     ls_pid = RUN_DIR / "localstack.pid"
     if not (ls_pid.exists() and _pid_alive(int(ls_pid.read_text()))):
+        # Its ready hook provisions the bucket and queues the stack is told of.
         process = localstack_host.start(ls_port, ROOT / ".localstack" / "state",
-                                        log_path=RUN_DIR / "localstack.log")
+                                        log_path=RUN_DIR / "localstack.log",
+                                        extra_env=resource_env(env))
         ls_pid.write_text(str(process.pid))
         print(f"LocalStack {localstack_host.LOCALSTACK_VERSION} up on 127.0.0.1:{ls_port}")
     ensure_database(env["DATABASE_URL"])
     python = str(VENV_BIN / "python")
     run_step([python, "-m", "infra.migrate"], env)
-    run_step([python, "-m", "infra.provision"], env)
     log = open(RUN_DIR / "stack.log", "ab")  # noqa: SIM115 - handed to the child
     process = subprocess.Popen(
         [str(VENV_BIN / "honcho"), "-f", str(PROCFILE), "-d", str(ROOT), "start"],

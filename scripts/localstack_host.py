@@ -61,7 +61,25 @@ def localstack_env(port: int, state_dir: Path, extra: dict[str, str] | None = No
         "CONFIG_DIR": str(state_dir / "config"),
         "TMPDIR": str(state_dir / "tmp"),
     })
+    env.update(hook_env(port))
     env.update(extra or {})
+    return env
+
+
+def hook_env(port: int) -> dict[str, str]:
+    """What the ready hook (localstack-init/provision.py) reads besides the
+    resource names, which pass through from the caller's environment or
+    ``extra_env``. The caller's AWS_* variables were dropped on purpose: real
+    keys or a real endpoint never reach LocalStack. Only the region is kept,
+    because SQS queues live in one region and the app must find them there."""
+    env = {
+        "TAXI_INFRA_DIR": str(ROOT / "infra"),
+        "TAXI_PROVISION_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+    }
+    if os.environ.get("AWS_REGION"):
+        env["AWS_REGION"] = os.environ["AWS_REGION"]
     return env
 
 

@@ -23,9 +23,9 @@ import requests
 from botocore.config import Config
 from sqlalchemy import Engine, text
 
-from infra.provision import Resources, provision
+from infra.provision import Resources
 from scripts import localstack_host
-from scripts.hoststack import ROOT, procfile, stack_env, wait_http
+from scripts.hoststack import ROOT, procfile, resource_env, stack_env, wait_http
 
 
 def free_port() -> int:
@@ -124,14 +124,13 @@ class Stack:
 
     def start(self) -> None:
         state = self.workdir / "localstack"
+        # The ready hook provisions, exactly as in `make up` and compose.
         self.localstack = localstack_host.start(
             self.localstack_port, state, log_path=self.workdir / "localstack.log",
-            hooks=False)
-        os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
-        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
-        created = provision(self.resources())
-        self.queue_url, self.dlq_url = created["queue_url"], created["dlq_url"]
-        self.drain(self.queue_url)  # the s3:TestEvent; the bridge test sends its own
+            extra_env=resource_env(self.env()))
+        sqs = self.sqs()
+        self.queue_url = sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        self.dlq_url = sqs.get_queue_url(QueueName=self.dlq)["QueueUrl"]
         for name in ("api", "bridge", "worker"):
             self.start_process(name)
         wait_http(f"{self.api}/ready", timeout=60)

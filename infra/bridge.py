@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from infra import jobs
-from infra.events import ObjectCreated, TestEvent, UnparseableMessage, parse_body
+from infra.events import ObjectCreated, S3TestEvent, UnparseableMessage, parse_body
 from infra.provision import INGEST_SUFFIXES
 from infra.publisher import PublishFailed, TaskPublisher
 from infra.settings import Settings
@@ -53,7 +53,7 @@ class Bridge:
         for a body that is not an S3 event and ``PublishFailed`` when RabbitMQ
         did not confirm; in both cases the message must not be deleted."""
         parsed = parse_body(body)
-        if isinstance(parsed, TestEvent):
+        if isinstance(parsed, S3TestEvent):
             logger.info("s3:TestEvent for bucket %s: nothing to do", parsed.bucket)
             return Outcome(test_event=True)
         published = ignored = 0

@@ -16,7 +16,7 @@ class UnparseableMessage(ValueError):
 
 
 @dataclass(frozen=True)
-class TestEvent:
+class S3TestEvent:
     """Sent once when a bucket notification configuration is put."""
 
     bucket: str | None
@@ -37,7 +37,7 @@ def decode_key(raw_key: str) -> str:
     return urllib.parse.unquote_plus(raw_key)
 
 
-def parse_body(body: str | bytes) -> TestEvent | list[ObjectCreated]:
+def parse_body(body: str | bytes) -> S3TestEvent | list[ObjectCreated]:
     """One SQS message body: a test event, or the ObjectCreated records in it.
 
     Records of other event types (deletes, restores) are dropped. A body that
@@ -53,7 +53,7 @@ def parse_body(body: str | bytes) -> TestEvent | list[ObjectCreated]:
     if document.get("Type") == "Notification" and isinstance(document.get("Message"), str):
         return parse_body(document["Message"])
     if document.get("Event") == "s3:TestEvent":
-        return TestEvent(bucket=document.get("Bucket"))
+        return S3TestEvent(bucket=document.get("Bucket"))
     records = document.get("Records")
     if not isinstance(records, list):
         raise UnparseableMessage("body has no 'Records' list and is not an s3:TestEvent")

@@ -81,6 +81,16 @@ class Settings(BaseSettings):
     groq_max_retries: Annotated[int, Field(ge=0)] = 2
     groq_max_images: PositiveInt = 5
     groq_max_request_bytes: PositiveInt = 4 * 1024 * 1024
+    # What POST /analyze-dashboard accepts before shrinking: per image and in
+    # total. Images above the request limit are scaled down, not refused.
+    groq_max_image_bytes: PositiveInt = 20 * 1024 * 1024
+    groq_max_total_image_bytes: PositiveInt = 40 * 1024 * 1024
+    # Groq refuses images above about 33 megapixels; larger ones are scaled.
+    groq_max_image_pixels: PositiveInt = 33_000_000
+    groq_max_completion_tokens: PositiveInt = 2048
+    # A 429's retry-after longer than this is not waited for: the API answers
+    # 429 at once and passes the wait on to the client.
+    groq_max_retry_wait_seconds: Annotated[float, Field(ge=0)] = 10.0
 
     @field_validator("database_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Dashboard analysis: screenshots to Groq's vision model, back as a report."""

@@ -14,6 +14,7 @@ import os
 import uuid
 
 from chalice import Chalice
+
 from chalicelib.analysis.routes import bp as analysis_routes
 from chalicelib.http import ApiError, error_response, json_body, json_response, normalise
 from chalicelib.multipart import parse as parse_multipart
@@ -26,7 +27,6 @@ from chalicelib.uploads import (
     safe_name,
 )
 from chalicelib.views import job_view, legacy_task_view
-
 from infra import jobs
 from infra.aws import s3_client, s3_presign_client
 from infra.db import get_engine

@@ -21,8 +21,9 @@ from botocore.config import Config
 
 logger = logging.getLogger(__name__)
 
-#: Suffixes that start an ingest: what the worker can read.
-INGEST_SUFFIXES = (".parquet",)
+#: Suffixes that start an ingest: what the worker can read (TLC parquet, and
+#: the CSV form TLC published until 2022, plain or gzip-compressed).
+INGEST_SUFFIXES = (".parquet", ".csv", ".csv.gz")
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def provision(res: Resources, *, cors_origins: tuple[str, ...] = ("*",)) -> dict
         Bucket=res.bucket,
         NotificationConfiguration={"QueueConfigurations": [
             {
-                "Id": f"ingest{suffix.replace('.', '-')}",
+                "Id": "ingest" + suffix.replace(".", "-"),
                 "QueueArn": queue_arn,
                 "Events": ["s3:ObjectCreated:*"],
                 "Filter": {"Key": {"FilterRules": [

@@ -30,6 +30,10 @@ REQUIRED_FIELDS = ("pickup_at", "dropoff_at", "pickup_location_id", "dropoff_loc
 EARLIEST_PICKUP = dt.datetime(2009, 1, 1)
 REASON_COLUMN = "reject_reason"
 ROW_COLUMN = "source_row"
+RAW_COLUMN = "raw_line"
+#: Not a rule (it cannot be switched off): a CSV line whose fields do not
+#: line up with the header cannot be checked at all.
+MALFORMED = "malformed_row"
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,12 @@ class Cleaner:
         reasons = self._reason_names.take(pa.array(reason[index].astype(np.int32)))
         rows = rows.append_column(REASON_COLUMN, reasons)
         return rows.append_column(ROW_COLUMN, pa.array(index.astype(np.int64) + offset))
+
+    def record_malformed(self, count: int) -> None:
+        """Count lines the reader could not split into the header's fields."""
+        if count:
+            self.rows_in += count
+            self.counts[MALFORMED] = self.counts.get(MALFORMED, 0) + count
 
     @property
     def rejected_by_reason(self) -> dict[str, int]:

@@ -44,18 +44,25 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from infra import jobs
 from infra.settings import Settings
 from infra.zones import zone_ids
-from worker.cleaning import REASON_COLUMN, ROW_COLUMN, Cleaner, RuleContext
+from worker.cleaning import (
+    MALFORMED,
+    RAW_COLUMN,
+    REASON_COLUMN,
+    ROW_COLUMN,
+    Cleaner,
+    RuleContext,
+)
 from worker.encode import copy_statement, encode_csv
 from worker.errors import IngestError, JobBusy, TransientError
-from worker.schema_map import CANONICAL, ColumnMap, recognise, to_canonical
-from worker.source import ParquetSource
+from worker.schema_map import CANONICAL, ColumnMap, csv_types, recognise, to_canonical
+from worker.source import MalformedRow, open_source
 
 logger = logging.getLogger(__name__)
 
 _LOCK_NAMESPACE = 0x7A78
 _MONTH_IN_NAME = re.compile(r"yellow_tripdata_(\d{4})-(\d{2})", re.IGNORECASE)
-REJECTS_SCHEMA = CANONICAL.append(pa.field(REASON_COLUMN, pa.string())).append(
-    pa.field(ROW_COLUMN, pa.int64()))
+REJECTS_SCHEMA = pa.schema([*CANONICAL, pa.field(REASON_COLUMN, pa.string()),
+                            pa.field(ROW_COLUMN, pa.int64()), pa.field(RAW_COLUMN, pa.string())])
 
 
 @dataclass(frozen=True)
@@ -123,15 +130,15 @@ def month_from_name(name: str) -> tuple[int, int] | None:
     return (year, month) if 1 <= month <= 12 else None
 
 
-def dominant_month(source: ParquetSource, mapping: ColumnMap,
-                   batch_size: int) -> tuple[int, int] | None:
+def dominant_month(source, mapping: ColumnMap, batch_size: int) -> tuple[int, int] | None:
     """The month most pickups fall in (one pass over the pickup column)."""
     pickup = mapping.sources["pickup_at"]
     only_pickup = ColumnMap(
         sources={name: (pickup if name == "pickup_at" else None) for name in mapping.sources},
         ignored=())
     counts: Counter[tuple[int, int]] = Counter()
-    for batch in source.iter_batches([pickup], batch_size):
+    types = {pickup: csv_types(mapping)[pickup]}
+    for batch in source.iter_batches([pickup], batch_size, types):
         column = to_canonical(batch, only_pickup).column("pickup_at")
         ym = pc.add(pc.multiply(pc.year(column), 100), pc.month(column))
         for item in pc.value_counts(ym.combine_chunks()).to_pylist():
@@ -202,7 +209,7 @@ class Ingestor:
         settings = self._settings
         path = tmp / "object"
         self._store.download(request.key, path)
-        source = ParquetSource(path)
+        source = open_source(path, request.key)
         mapping = recognise(source.columns)
         if mapping.ignored:
             log.info("ignoring columns the canonical schema does not have: %s",
@@ -286,7 +293,7 @@ class _Pipeline:
 
     _END = object()
 
-    def __init__(self, source: ParquetSource, mapping: ColumnMap, cleaner: Cleaner,
+    def __init__(self, source, mapping: ColumnMap, cleaner: Cleaner,
                  job_id: uuid.UUID, rejects_path: Path, batch_size: int) -> None:
         self._source = source
         self._mapping = mapping
@@ -329,26 +336,51 @@ class _Pipeline:
                 continue
         return False
 
+    def _write_rejects(self, writer: pq.ParquetWriter | None,
+                       rows: pa.Table | None) -> pq.ParquetWriter | None:
+        if rows is None or rows.num_rows == 0:
+            return writer
+        if writer is None:
+            writer = pq.ParquetWriter(self._rejects_path, REJECTS_SCHEMA, compression="zstd")
+        writer.write_table(rows.cast(REJECTS_SCHEMA))
+        return writer
+
+    def _malformed(self) -> pa.Table | None:
+        rows: list[MalformedRow] = self._source.take_malformed()
+        if not rows:
+            return None
+        self._cleaner.record_malformed(len(rows))
+        table = REJECTS_SCHEMA.empty_table().to_pydict()
+        empty = [None] * len(rows)
+        for name in table:
+            table[name] = empty
+        table[REASON_COLUMN] = [MALFORMED] * len(rows)
+        table[RAW_COLUMN] = [row.text for row in rows]
+        return pa.Table.from_pydict(table, schema=REJECTS_SCHEMA)
+
     def _produce(self) -> None:
         writer: pq.ParquetWriter | None = None
         try:
             columns = self._mapping.source_columns
-            for batch in self._source.iter_batches(columns, self._batch_size):
+            types = csv_types(self._mapping)
+            for batch in self._source.iter_batches(columns, self._batch_size, types):
                 result = self._cleaner.clean(to_canonical(batch, self._mapping))
-                if result.rejected.num_rows:
-                    if writer is None:
-                        writer = pq.ParquetWriter(self._rejects_path, REJECTS_SCHEMA,
-                                                  compression="zstd")
-                    writer.write_table(result.rejected.cast(REJECTS_SCHEMA))
+                writer = self._write_rejects(writer, _with_raw(result.rejected))
+                writer = self._write_rejects(writer, self._malformed())
                 data = encode_csv(result.kept, self._job_id)
                 if data and not self._put(data):
                     return
+            writer = self._write_rejects(writer, self._malformed())
         except BaseException as exc:  # noqa: BLE001 - handed to the COPY side, raised there
             self._error = exc
         finally:
             if writer is not None:
                 writer.close()
             self._put(self._END)
+
+
+def _with_raw(rejected: pa.Table) -> pa.Table:
+    return rejected.append_column(RAW_COLUMN, pa.nulls(rejected.num_rows, pa.string()))
 
 
 def is_transient_db_error(exc: BaseException) -> bool:

@@ -118,10 +118,11 @@ def recognise(columns: list[str]) -> ColumnMap:
     legacy = {"pickup_longitude", "start_lon", "trip_pickup_datetime"}
     if present & legacy and not present & {"pulocationid", "pickup_location_id"}:
         raise IngestError("legacy_yellow_layout", (
-            "This is a yellow trip file in the 2009-2010 layout: it locates trips by "
-            "longitude and latitude, not by taxi zone id, and this pipeline loads the "
-            "zone-based layout only. Found columns: " + _list(columns) + ". Use the TLC's "
-            "reissued parquet files, which carry PULocationID and DOLocationID."))
+            "This is a yellow trip file in the coordinate layout the TLC used until June "
+            "2016: it locates trips by longitude and latitude, not by taxi zone id, and "
+            "this pipeline loads the zone-based layout only. Found columns: "
+            + _list(columns) + ". Use the TLC's reissued parquet files for those months, "
+            "which carry PULocationID and DOLocationID."))
 
     sources: dict[str, str | None] = {}
     for canonical, aliases in ALIASES.items():
@@ -134,6 +135,23 @@ def recognise(columns: list[str]) -> ColumnMap:
     used = set(sources.values())
     ignored = tuple(c for c in columns if c not in used and _norm(c) not in _NOISE)
     return ColumnMap(sources=sources, ignored=ignored)
+
+
+def csv_types(mapping: ColumnMap) -> dict[str, pa.DataType]:
+    """How to read each mapped CSV column before the cast to ``CANONICAL``:
+    integer columns as float64 (TLC CSVs write "1.0" too), times as times."""
+    types: dict[str, pa.DataType] = {}
+    for field in CANONICAL:
+        source = mapping.sources[field.name]
+        if source is None:
+            continue
+        if pa.types.is_timestamp(field.type):
+            types[source] = pa.timestamp("s")
+        elif pa.types.is_string(field.type):
+            types[source] = pa.string()
+        else:
+            types[source] = pa.float64()
+    return types
 
 
 def to_canonical(batch: pa.RecordBatch | pa.Table, mapping: ColumnMap) -> pa.Table:

@@ -13,13 +13,15 @@ from typing import Any
 
 from chalicelib.http import ApiError
 from infra import jobs
+from infra.provision import INGEST_SUFFIXES
 from infra.settings import Settings
 
 #: Upload kinds the API hands out URLs for, with the suffixes each accepts.
-TRIP_SUFFIXES = (".parquet",)
+TRIP_SUFFIXES = INGEST_SUFFIXES
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 TRIP_CONTENT_TYPE = "application/vnd.apache.parquet"
 _MAX_NAME = 120
+_KNOWN_SUFFIXES = sorted(set(TRIP_SUFFIXES + IMAGE_SUFFIXES), key=len, reverse=True)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -65,17 +67,16 @@ def parse_upload_request(body: dict[str, Any], settings: Settings) -> UploadRequ
 
 def safe_name(filename: str) -> str:
     """A key-safe version of the client's file name: path parts dropped,
-    letters folded to ASCII, anything else replaced, length capped, the
-    suffix kept."""
+    letters folded to ASCII, anything else replaced, length capped, and a
+    known suffix kept in lower case (S3 notification filters match case)."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     folded = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode()
-    cleaned = _UNSAFE.sub("_", folded).strip("._") or "upload"
-    stem, dot, suffix = cleaned.rpartition(".")
-    if not dot:
-        stem, suffix = cleaned, ""
-    suffix = suffix.lower()[:10]
-    stem = stem[: _MAX_NAME - len(suffix) - 1].rstrip("._") or "upload"
-    return f"{stem}.{suffix}" if suffix else stem
+    cleaned = _UNSAFE.sub("_", folded)
+    suffix = next((s for s in _KNOWN_SUFFIXES if cleaned.lower().endswith(s)), "")
+    if not suffix and "." in cleaned.strip("."):
+        suffix = "." + cleaned.rpartition(".")[2].lower()[:10]
+    stem = cleaned[: len(cleaned) - len(suffix)].strip("._")
+    return (stem[: _MAX_NAME - len(suffix)].rstrip("._") or "upload") + suffix
 
 
 def object_key(settings: Settings, job_id: uuid.UUID, filename: str, kind: str) -> str:
@@ -84,9 +85,13 @@ def object_key(settings: Settings, job_id: uuid.UUID, filename: str, kind: str) 
 
 
 def content_type_for(kind: str, filename: str) -> str:
-    if kind == "trips":
-        return TRIP_CONTENT_TYPE
     lower = filename.lower()
+    if kind == "trips":
+        if lower.endswith(".csv"):
+            return "text/csv"
+        if lower.endswith(".csv.gz"):
+            return "application/gzip"
+        return TRIP_CONTENT_TYPE
     if lower.endswith(".png"):
         return "image/png"
     if lower.endswith(".webp"):

@@ -104,7 +104,7 @@ def test_queue_redrives_to_the_dead_letter_queue(stack, clients):
     assert int(redrive["maxReceiveCount"]) == MAX_RECEIVE_COUNT
 
 
-def test_raw_parquet_objects_notify_the_queue(stack, clients):
+def test_raw_trip_files_notify_the_queue(stack, clients):
     _, names = stack
     s3, sqs = clients
     queue_url = sqs.get_queue_url(QueueName=names["INGEST_QUEUE_NAME"])["QueueUrl"]
@@ -112,10 +112,12 @@ def test_raw_parquet_objects_notify_the_queue(stack, clients):
         "Attributes"]["QueueArn"]
     configs = s3.get_bucket_notification_configuration(Bucket=names["S3_BUCKET"])[
         "QueueConfigurations"]
-    assert len(configs) == 1
-    config = configs[0]
-    assert config["QueueArn"] == queue_arn
-    assert config["Events"] == ["s3:ObjectCreated:*"]
-    rules = {rule["Name"].lower(): rule["Value"]
-             for rule in config["Filter"]["Key"]["FilterRules"]}
-    assert rules == {"prefix": names["RAW_PREFIX"], "suffix": ".parquet"}
+    suffixes = set()
+    for config in configs:
+        assert config["QueueArn"] == queue_arn
+        assert config["Events"] == ["s3:ObjectCreated:*"]
+        rules = {rule["Name"].lower(): rule["Value"]
+                 for rule in config["Filter"]["Key"]["FilterRules"]}
+        assert rules["prefix"] == names["RAW_PREFIX"]
+        suffixes.add(rules["suffix"])
+    assert suffixes == {".parquet", ".csv", ".csv.gz"}

@@ -29,7 +29,7 @@ def _credentials(monkeypatch):
 @pytest.mark.parametrize(("body", "status", "code"), [
     ({}, 400, "invalid_filename"),
     ({"filename": "", "size": 1}, 400, "invalid_filename"),
-    ({"filename": "a.csv", "size": 1}, 400, "unsupported_file_type"),
+    ({"filename": "a.json", "size": 1}, 400, "unsupported_file_type"),
     ({"filename": "a.parquet.exe", "size": 1}, 400, "unsupported_file_type"),
     ({"filename": "a.parquet"}, 400, "invalid_size"),
     ({"filename": "a.parquet", "size": "10"}, 400, "invalid_size"),
@@ -52,7 +52,9 @@ def test_bad_requests_get_a_code_and_a_status(body, status, code):
     ("C:\\Users\\me\\trips (copy).PARQUET", "trips_copy.parquet"),
     ("a b+c%20d.parquet", "a_b_c_20d.parquet"),
     ("Zürich-月.parquet", "Zurich-.parquet"),
-    ("....parquet", "parquet"),
+    ("....parquet", "upload.parquet"),
+    ("TRIPS.CSV.GZ", "TRIPS.csv.gz"),
+    ("notes.txt", "notes.txt"),
 ])
 def test_client_names_become_safe_key_parts(name, safe):
     assert safe_name(name) == safe

@@ -48,6 +48,6 @@ bench: setup services ## the benchmark: ingest vs psql \copy vs the old method
 package: setup ## build the Lambda package (infra/ vendored) into chalice_app/.chalice/deployments
 	rm -rf chalice_app/vendor && mkdir -p chalice_app/vendor
 	cp -r infra chalice_app/vendor/infra
-	cd chalice_app && ../.venv/bin/chalice package --stage prod ../.run/package
+	cd chalice_app && ../.venv/bin/chalice package --stage prod --merge-template .chalice/gateway-responses.json ../.run/package
 
 .PHONY: help setup services up down status demo test check bench package

@@ -136,16 +136,28 @@ class Stack:
         wait_http(f"{self.api}/ready", timeout=60)
         self._wait_log(self.processes["worker"], 0, b" ready.")
 
-    def start_process(self, name: str) -> Process:
+    def start_process(self, name: str, *, alias: str | None = None,
+                      env: dict[str, str] | None = None) -> Process:
+        """Start one Procfile entry; ``alias`` runs a second copy of it (with
+        ``env`` on top of the stack's) beside the first."""
         command = procfile()[name]
-        log = self.workdir / f"{name}.log"
+        label = alias or name
+        log = self.workdir / f"{label}.log"
         handle = open(log, "ab")  # noqa: SIM115 - owned by the child
-        popen = subprocess.Popen(["/bin/sh", "-c", command], env=self.env(), cwd=ROOT,
-                                 stdout=handle, stderr=subprocess.STDOUT,
+        popen = subprocess.Popen(["/bin/sh", "-c", command], env={**self.env(), **(env or {})},
+                                 cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
                                  stdin=subprocess.DEVNULL, start_new_session=True)
         handle.close()
-        self.processes[name] = Process(name, popen, log)
-        return self.processes[name]
+        self.processes[label] = Process(label, popen, log)
+        return self.processes[label]
+
+    def extra_api(self, alias: str, env: dict[str, str]) -> str:
+        """A second API process with other settings; returns its base URL."""
+        port = free_port()
+        self.start_process("api", alias=alias, env={**env, "API_PORT": str(port)})
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/health", timeout=60)
+        return url
 
     def restart(self, name: str) -> Process:
         if name in self.processes:

@@ -178,7 +178,9 @@ def test_worker_runs_the_celery_app_on_the_configured_queue(services):
 def test_api_runs_chalice_local_in_the_chalice_project(services):
     api = services["api"]
     command = api["command"]
-    assert command[:2] == ["chalice", "local"]
+    # serve_local.py is `chalice local` with the deployed API's 404 response.
+    assert command[:2] == ["python", "serve_local.py"]
+    assert "main()" in (ROOT / "chalice_app" / "serve_local.py").read_text()
     assert command[command.index("--host") + 1] == "0.0.0.0"
     port = int(command[command.index("--port") + 1])
     project = repo_path(api["working_dir"])

@@ -1,10 +1,12 @@
 """Fixtures every tier shares.
 
 Tiers are markers named by the I/O a test may do:
-``unit`` (none), ``integration`` (real Postgres, RabbitMQ, LocalStack, local
-stand-in servers), ``e2e`` (the whole host-mode stack through HTTP) and
-``faults`` (e2e tests that kill and restart processes). Each test module sets
-its tier with ``pytestmark``.
+``unit`` (no network and no services; reading fixture files is allowed),
+``integration`` (real Postgres, RabbitMQ, LocalStack, local stand-in
+servers), ``e2e`` (the whole host-mode stack through HTTP) and ``faults``
+(e2e tests that kill and restart processes, the machine's Postgres and
+RabbitMQ included). Each test module sets its tier with ``pytestmark``, and
+the tiers run in that order, the fastest first.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
+from tests.stack import FaultReport, Stack
 
 FIXTURES = Path(__file__).with_name("fixtures")
 ADMIN_DATABASE_URL = os.environ.get(
@@ -59,3 +63,44 @@ def db_engine(database_url):
     engine = create_engine(database_url)
     yield engine
     engine.dispose()
+
+
+_TIER_ORDER = ("unit", "integration", "bench", "e2e", "faults")
+
+
+def pytest_collection_modifyitems(items):
+    def tier(item) -> int:
+        names = {mark.name for mark in item.iter_markers()}
+        ranks = [i for i, name in enumerate(_TIER_ORDER) if name in names]
+        return max(ranks) if ranks else 0
+
+    items.sort(key=tier)
+
+
+@pytest.fixture(scope="session")
+def stack(database_url, db_engine, tmp_path_factory):
+    """The whole host-mode stack, private to this test session."""
+    running = Stack(workdir=tmp_path_factory.mktemp("stack"), database_url=database_url,
+                    engine=db_engine)
+    try:
+        running.start()
+    except BaseException:
+        print(running.logs())
+        running.stop()
+        raise
+    yield running
+    running.stop()
+
+
+_FAULTS = FaultReport()
+
+
+@pytest.fixture(scope="session")
+def fault_report() -> FaultReport:
+    return _FAULTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FAULTS.faults or _FAULTS.jobs:
+        terminalreporter.write_sep("=", "fault tier")
+        terminalreporter.write_line(_FAULTS.line())

@@ -110,7 +110,7 @@ class Stack:
             "INGEST_QUEUE_NAME": self.queue,
             "INGEST_DLQ_NAME": self.dlq,
             "INGEST_MAX_RECEIVE_COUNT": "3",
-            "INGEST_VISIBILITY_TIMEOUT_SECONDS": "30",
+            "INGEST_VISIBILITY_TIMEOUT_SECONDS": "10",
             "CELERY_QUEUE": self.celery_queue,
             "API_PORT": str(self.api_port),
             "TASK_MAX_RETRIES": "8",
@@ -266,6 +266,40 @@ class Stack:
     def send_raw_event(self, body: dict | str) -> None:
         self.sqs().send_message(QueueUrl=self.queue_url,
                                 MessageBody=body if isinstance(body, str) else json.dumps(body))
+
+
+@dataclass
+class FaultReport:
+    """What the fault tier did: faults injected, jobs checked, rows lost."""
+
+    faults: int = 0
+    jobs: int = 0
+    rows_lost: int = 0
+    details: list[str] = field(default_factory=list)
+
+    def injected(self, what: str) -> None:
+        self.faults += 1
+        self.details.append(what)
+
+    def check(self, stack: Stack, job: dict) -> int:
+        """Count a finished job; return the rows it lost or doubled: rows the
+        account does not explain, and any difference between the rows the
+        job reports and the rows in the table."""
+        self.jobs += 1
+        counts = job["counts"]
+        in_table = stack.rows_for(job["job_id"])
+        if job["status"] == "succeeded":
+            unexplained = counts["rows_in"] - counts["rows_loaded"] - sum(
+                counts["rejected_by_reason"].values())
+            lost = abs(unexplained) + abs(in_table - counts["rows_loaded"])
+        else:
+            lost = in_table  # a failed job must leave no row
+        self.rows_lost += lost
+        return lost
+
+    def line(self) -> str:
+        return (f"faults injected: {self.faults}, jobs checked: {self.jobs}, "
+                f"rows lost: {self.rows_lost}")
 
 
 def s3_event(bucket: str, key: str, etag: str, size: int) -> dict:

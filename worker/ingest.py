@@ -52,7 +52,7 @@ from worker.cleaning import (
     Cleaner,
     RuleContext,
 )
-from worker.encode import copy_statement, encode_csv
+from worker.encode import binary_stream, copy_statement, encode_binary
 from worker.errors import IngestError, JobBusy, TransientError
 from worker.schema_map import CANONICAL, ColumnMap, csv_types, recognise, to_canonical
 from worker.source import MalformedRow, open_source
@@ -229,34 +229,38 @@ class Ingestor:
         rejects_key = f"{settings.rejects_prefix}{job.id}/rejects.parquet"
 
         with self._engine.connect() as conn:
+            transaction = conn.begin()
             try:
-                with conn.begin():
-                    conn.execute(text("DELETE FROM yellow_taxi_trips WHERE job_id = :j"),
-                                 {"j": job.id})
-                    _copy(conn, pipeline.chunks())
-                    pipeline.raise_if_failed()
-                    rejected = sum(cleaner.counts.values())
-                    if rejected:
-                        self._store.upload(rejects_path, rejects_key)
-                    summary = {
-                        "schema_kind": "yellow",
-                        "file_month": f"{month[0]:04d}-{month[1]:02d}" if month else None,
-                        "rows_in": cleaner.rows_in,
-                        "rows_loaded": cleaner.rows_kept,
-                        "rows_rejected": rejected,
-                        "rejected_by_reason": cleaner.rejected_by_reason,
-                        "rules": list(cleaner.rules),
-                        "rejects_key": rejects_key if rejected else None,
-                        "size_bytes": path.stat().st_size,
-                        "etag": etag,
-                    }
-                    jobs.mark_succeeded(conn, job.id, etag=etag, summary=summary)
+                conn.execute(text("DELETE FROM yellow_taxi_trips WHERE job_id = :j"),
+                             {"j": job.id})
+                _copy(conn, pipeline.chunks())
+                pipeline.raise_if_failed()
+                rejected = sum(cleaner.counts.values())
+                if rejected:
+                    self._store.upload(rejects_path, rejects_key)
+                summary = {
+                    "schema_kind": "yellow",
+                    "file_month": f"{month[0]:04d}-{month[1]:02d}" if month else None,
+                    "rows_in": cleaner.rows_in,
+                    "rows_loaded": cleaner.rows_kept,
+                    "rows_rejected": rejected,
+                    "rejected_by_reason": cleaner.rejected_by_reason,
+                    "rules": list(cleaner.rules),
+                    "rejects_key": rejects_key if rejected else None,
+                    "size_bytes": path.stat().st_size,
+                    "etag": etag,
+                }
+                jobs.mark_succeeded(conn, job.id, etag=etag, summary=summary)
+                transaction.commit()
             except IngestError:
+                transaction.rollback()
                 raise
             except BaseException:
-                # A COPY cut short leaves the connection mid-protocol.
+                # A COPY cut short (a signal, a time limit, a lost server) leaves
+                # the connection mid-protocol, where even a ROLLBACK fails and
+                # would hide the real error: drop the connection instead, and
+                # Postgres rolls the load back.
                 conn.invalidate()
-                pipeline.cancel()
                 raise
             finally:
                 pipeline.cancel()
@@ -281,7 +285,7 @@ class Ingestor:
 def _copy(conn: Connection, chunks: Iterator[bytes]) -> None:
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        cursor.execute(copy_statement(), stream=chunks)
+        cursor.execute(copy_statement(binary=True), stream=binary_stream(chunks))
     finally:
         cursor.close()
 
@@ -301,7 +305,8 @@ class _Pipeline:
         self._job_id = job_id
         self._rejects_path = rejects_path
         self._batch_size = batch_size
-        self._queue: queue.Queue = queue.Queue(maxsize=3)
+        # Pieces are a few MB (encode.PIECE_BYTES): a batch's worth waits at most.
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._cancelled = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._produce, name="ingest-reader",
@@ -367,9 +372,9 @@ class _Pipeline:
                 result = self._cleaner.clean(to_canonical(batch, self._mapping))
                 writer = self._write_rejects(writer, _with_raw(result.rejected))
                 writer = self._write_rejects(writer, self._malformed())
-                data = encode_csv(result.kept, self._job_id)
-                if data and not self._put(data):
-                    return
+                for piece in encode_binary(result.kept, self._job_id):
+                    if not self._put(piece):
+                        return
             writer = self._write_rejects(writer, self._malformed())
         except BaseException as exc:  # noqa: BLE001 - handed to the COPY side, raised there
             self._error = exc

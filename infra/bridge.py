@@ -190,6 +190,20 @@ def build(settings: Settings) -> tuple[Bridge, SqsPoller]:
     return bridge, SqsPoller(bridge, sqs, queue_url, publisher)
 
 
+def _build_when_ready(settings: Settings, stop: threading.Event) -> SqsPoller | None:
+    """Wait for the ingest queue to exist (SQS may start after the bridge)."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            return build(settings)[1]
+        except Exception as exc:  # noqa: BLE001 - any failure here means "not yet"
+            logger.warning("cannot reach the ingest queue %s yet (%s); retrying in %.0f s",
+                           settings.ingest_queue_name, str(exc).splitlines()[0][:160], delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
+    return None
+
+
 def main() -> int:
     from infra.logs import configure_logging
     from infra.settings import SettingsError, get_settings
@@ -200,11 +214,12 @@ def main() -> int:
     except SettingsError as exc:
         logger.error("%s", exc)
         return 2
-    _, poller = build(settings)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    poller.run(stop)
+    poller = _build_when_ready(settings, stop)
+    if poller is not None:
+        poller.run(stop)
     logger.info("bridge stopped")
     return 0
 

@@ -29,15 +29,15 @@ from pathlib import Path
 from scripts import localstack_host
 
 ROOT = Path(__file__).resolve().parents[1]
-RUN_DIR = ROOT / ".run"
+#: Logs, process ids and LocalStack's state; TAXI_RUN_DIR moves them (the
+#: tests run a second stack beside a developer's this way).
+RUN_DIR = Path(os.environ.get("TAXI_RUN_DIR", ROOT / ".run"))
 PROCFILE = ROOT / "scripts" / "Procfile"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 DEFAULTS = {
     "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/taxi",
     "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
-    "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
-    "S3_PUBLIC_ENDPOINT_URL": "http://127.0.0.1:4566",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
@@ -61,9 +61,12 @@ def stack_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     environment, the host-mode defaults where it sets nothing, then
     ``overrides``."""
     env = dict(os.environ)
+    env.update(overrides or {})
     for key, value in DEFAULTS.items():
         env.setdefault(key, value)
-    env.update(overrides or {})
+    localstack = f"http://127.0.0.1:{env['LOCALSTACK_PORT']}"
+    env.setdefault("AWS_ENDPOINT_URL", localstack)
+    env.setdefault("S3_PUBLIC_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
     env["TAXI_ROOT"] = str(ROOT)
     env["PYTHONPATH"] = str(ROOT)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -126,7 +129,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def up() -> int:
-    RUN_DIR.mkdir(exist_ok=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
     env = stack_env()
     honcho_pid = RUN_DIR / "honcho.pid"
     if honcho_pid.exists() and _pid_alive(int(honcho_pid.read_text())):
@@ -136,7 +139,7 @@ def up() -> int:
     ls_pid = RUN_DIR / "localstack.pid"
     if not (ls_pid.exists() and _pid_alive(int(ls_pid.read_text()))):
         # Its ready hook provisions the bucket and queues the stack is told of.
-        process = localstack_host.start(ls_port, ROOT / ".localstack" / "state",
+        process = localstack_host.start(ls_port, RUN_DIR / "localstack",
                                         log_path=RUN_DIR / "localstack.log",
                                         extra_env=resource_env(env))
         ls_pid.write_text(str(process.pid))
@@ -155,7 +158,7 @@ def up() -> int:
     try:
         wait_http(f"{api}/ready", timeout=60)
     except TimeoutError as exc:
-        print(f"{exc}; see .run/stack.log", file=sys.stderr)
+        print(f"{exc}; see {RUN_DIR / 'stack.log'}", file=sys.stderr)
         down()
         return 1
     print(f"stack up: API {api}, LocalStack 127.0.0.1:{ls_port}; logs in .run/")

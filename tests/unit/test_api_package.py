@@ -15,8 +15,8 @@ HEAVY = ("pandas", "pyarrow", "numpy")
 
 
 def test_importing_the_app_loads_no_heavy_library():
-    probe = ("import sys, app; heavy = [m for m in %r if m in sys.modules]; "
-             "print(','.join(heavy))" % (HEAVY,))
+    probe = (f"import sys, app; heavy = [m for m in {HEAVY!r} if m in sys.modules]; "
+             "print(','.join(heavy))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT / "chalice_app",
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
                             capture_output=True, text=True, timeout=60, check=True)

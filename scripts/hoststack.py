@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -169,7 +168,8 @@ def down() -> int:
     honcho_pid = RUN_DIR / "honcho.pid"
     if honcho_pid.exists():
         pid = int(honcho_pid.read_text())
-        _stop_group(pid)
+        # SIGTERM to honcho's process group (honcho passes it on), then SIGKILL.
+        localstack_host.stop(pid, timeout=15.0)
         honcho_pid.unlink()
         print("API, bridge and worker stopped")
     ls_pid = RUN_DIR / "localstack.pid"
@@ -178,25 +178,6 @@ def down() -> int:
         ls_pid.unlink()
         print("LocalStack stopped")
     return 0
-
-
-def _stop_group(pid: int, timeout: float = 15.0) -> None:
-    """SIGTERM the process group (honcho passes it on); SIGKILL what lingers."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def status() -> int:

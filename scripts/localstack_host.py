@@ -150,7 +150,8 @@ def wait_ready(port: int, timeout: float, process: subprocess.Popen | None = Non
 
 
 def stop(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM the process group LocalStack leads; SIGKILL it if it lingers."""
+    """SIGTERM the process group ``pid`` leads (LocalStack's, or any other
+    started in a session of its own); SIGKILL what lingers."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -19,18 +20,32 @@ from tests.stack import free_port
 pytestmark = pytest.mark.e2e
 
 
-def _group_members(pgid: int) -> set[int]:
-    out = subprocess.run(["ps", "-o", "pid=", "-g", str(pgid)], capture_output=True,
-                         text=True, check=False).stdout
-    return {int(pid) for pid in out.split()}
+def _descendants(root: int) -> set[int]:
+    """``root`` and every process below it (honcho starts each program in a
+    session of its own, so process groups would miss them)."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True,
+                         check=True).stdout
+    children: dict[int, list[int]] = {}
+    for line in out.splitlines():
+        pid, ppid = map(int, line.split())
+        children.setdefault(ppid, []).append(pid)
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
 
 
 def _alive(pid: int) -> bool:
+    """Running, that is: a zombie waiting for init to reap it has ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return True
+    return state != "Z"
 
 
 def test_up_client_and_down_leave_nothing_behind(tmp_path):
@@ -55,8 +70,11 @@ def test_up_client_and_down_leave_nothing_behind(tmp_path):
         run_dir = tmp_path / "run"
         honcho = int((run_dir / "honcho.pid").read_text())
         localstack = int((run_dir / "localstack.pid").read_text())
-        started = _group_members(honcho) | _group_members(localstack)
-        assert len(started) >= 4  # honcho, api, bridge, worker (and its pool), localstack
+        started = _descendants(honcho) | _descendants(localstack)
+        commands = " ".join(Path(f"/proc/{pid}/cmdline").read_text() for pid in started
+                            if Path(f"/proc/{pid}/cmdline").exists())
+        for program in ("serve_local.py", "infra.bridge", "celery", "localstack"):
+            assert program in commands, f"{program} is not running under the stack"
 
         api = f"http://127.0.0.1:{api_port}"
         ok = run("scripts.client", "--api-url", api, "upload", "--quiet",

@@ -180,19 +180,20 @@ class Cleaner:
         index = np.flatnonzero(candidates)
         if index.size == 0:
             return hit
-        keys = trip_keys(table.take(pa.array(index)))
+        key_columns = table.select(["pickup_at", "pickup_location_id", "dropoff_location_id"])
+        keys = trip_keys(key_columns.take(pa.array(index)))
         unique, first = np.unique(keys, return_index=True)
-        repeat_in_batch = np.ones(keys.size, dtype=bool)
-        repeat_in_batch[first] = False
-        seen_before = np.zeros(keys.size, dtype=bool)
-        if self._seen.size:
-            pos = np.searchsorted(self._seen, keys)
-            pos[pos == self._seen.size] = 0
-            seen_before = self._seen[pos] == keys
-        hit[index] = repeat_in_batch | seen_before
-        fresh = unique[~np.isin(unique, self._seen, assume_unique=True)] \
-            if self._seen.size else unique
-        self._seen = np.sort(np.concatenate([self._seen, fresh]), kind="stable")
+        repeat = np.ones(keys.size, dtype=bool)
+        repeat[first] = False
+        # Look each distinct key up once in the sorted keys of earlier batches;
+        # the same positions then say where the new keys go.
+        pos = np.searchsorted(self._seen, unique)
+        known = np.zeros(unique.size, dtype=bool)
+        inside = pos < self._seen.size
+        known[inside] = self._seen[pos[inside]] == unique[inside]
+        repeat |= known[np.searchsorted(unique, keys)]
+        hit[index] = repeat
+        self._seen = np.insert(self._seen, pos[~known], unique[~known])
         return hit
 
     def _rejected(self, table: pa.Table, reason: np.ndarray, mask: np.ndarray,

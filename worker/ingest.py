@@ -81,6 +81,13 @@ class Outcome:
     error_code: str | None = None
 
 
+@dataclass(frozen=True)
+class ObjectInfo:
+    etag: str
+    size: int
+    last_modified: dt.datetime | None
+
+
 class JobLog(logging.LoggerAdapter):
     def process(self, msg, kwargs):
         return f"job={self.extra['job']} key={self.extra['key']} {msg}", kwargs
@@ -93,7 +100,7 @@ class ObjectStore:
         self._s3 = s3
         self.bucket = bucket
 
-    def head(self, key: str) -> tuple[str, int]:
+    def head(self, key: str) -> ObjectInfo:
         try:
             head = self._s3.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
@@ -104,7 +111,8 @@ class ObjectStore:
             raise TransientError(f"S3 HEAD failed: {exc}") from exc
         except BotoCoreError as exc:
             raise TransientError(f"S3 unreachable: {exc}") from exc
-        return head["ETag"].strip('"'), int(head["ContentLength"])
+        return ObjectInfo(etag=head["ETag"].strip('"'), size=int(head["ContentLength"]),
+                          last_modified=head.get("LastModified"))
 
     def download(self, key: str, path: Path) -> None:
         """Stream the object to ``path`` (ranged GETs, never all in memory).
@@ -186,7 +194,8 @@ class Ingestor:
         if job is None:
             log.warning("no such job in ingest_jobs; dropping the task")
             return Outcome(status="skipped")
-        etag, size = self._store.head(request.key)
+        obj = self._store.head(request.key)
+        etag = obj.etag
         if job.status == "succeeded" and job.loaded_etag == etag:
             log.info("etag %s is already loaded; nothing to do", etag)
             with self._engine.begin() as conn:
@@ -195,18 +204,19 @@ class Ingestor:
                            rows_loaded=job.rows_loaded or 0)
         with self._engine.begin() as conn:
             jobs.mark_running(conn, job.id, task_id=request.task_id)
-        log.info("running: %d bytes, etag %s", size, etag)
+        log.info("running: %d bytes, etag %s", obj.size, etag)
         try:
             with tempfile.TemporaryDirectory(prefix="taxi-ingest-") as tmp:
-                return self._load(job, request, etag, Path(tmp), log)
+                return self._load(job, request, obj, Path(tmp), log)
         except IngestError as exc:
             log.warning("failed: %s", exc)
             self._fail(job.id, exc.code, exc.message)
             return Outcome(status="failed", error_code=exc.code)
 
-    def _load(self, job: jobs.Job, request: IngestRequest, etag: str, tmp: Path,
+    def _load(self, job: jobs.Job, request: IngestRequest, obj: ObjectInfo, tmp: Path,
               log: JobLog) -> Outcome:
         settings = self._settings
+        etag = obj.etag
         path = tmp / "object"
         self._store.download(request.key, path)
         source = open_source(path, request.key)
@@ -217,11 +227,12 @@ class Ingestor:
         month = month_from_name(job.filename) or month_from_name(request.key)
         if month is None and "pickup_outside_file_month" in settings.enabled_rules:
             month = dominant_month(source, mapping, settings.ingest_batch_rows)
-        with self._engine.connect() as conn:
-            zones = zone_ids(conn.engine) if "unknown_zone" in settings.enabled_rules \
-                else frozenset()
+        zones = zone_ids(self._engine) if "unknown_zone" in settings.enabled_rules \
+            else frozenset()
+        # Nothing in the file can have happened after it was uploaded.
+        uploaded = obj.last_modified or self._clock()
         ctx = RuleContext(enabled=settings.enabled_rules, month=month, zone_ids=zones,
-                          not_after=self._clock())
+                          not_after=uploaded.astimezone(dt.UTC).replace(tzinfo=None))
         cleaner = Cleaner(ctx)
         rejects_path = tmp / "rejects.parquet"
         pipeline = _Pipeline(source, mapping, cleaner, job.id, rejects_path,

@@ -40,6 +40,8 @@ app.log.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
 JSON_TYPES = ["application/json", "application/x-www-form-urlencoded", "text/plain"]
 app.api.binary_types.extend(["multipart/form-data", "application/octet-stream",
                              TRIP_CONTENT_TYPE])
+# Browsers call the API from other origins (the bucket's CORS covers uploads).
+app.api.cors = True
 app.register_blueprint(analysis_routes)
 logger = logging.getLogger(__name__)
 

@@ -135,3 +135,12 @@ def test_an_expired_url_is_refused(stack):
     assert response.status_code == 403
     assert b"expired" in response.content.lower()
     assert stack.job(session["job_id"])["status"] == "awaiting_upload"
+
+
+def test_browsers_may_call_the_api_from_another_origin(stack):
+    preflight = requests.options(f"{stack.api}/uploads", headers={
+        "Origin": "https://dashboard.example", "Access-Control-Request-Method": "POST"},
+        timeout=30)
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]

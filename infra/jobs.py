@@ -178,7 +178,8 @@ def mark_succeeded(conn: Connection, job_id: uuid.UUID, *, etag: str | None,
                    summary: dict[str, Any]) -> None:
     conn.execute(
         update(jobs_table).where(jobs_table.c.id == job_id).values(
-            status="succeeded", finished_at=func.now(), updated_at=func.now(),
+            status="succeeded", finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(),
             loaded_etag=etag, error_code=None, error_message=None, **summary,
         )
     )
@@ -187,10 +188,15 @@ def mark_succeeded(conn: Connection, job_id: uuid.UUID, *, etag: str | None,
 def mark_failed(conn: Connection, job_id: uuid.UUID, *, code: str, message: str,
                 summary: dict[str, Any] | None = None) -> None:
     """Fail the job. The caller removes the job's rows in the same
-    transaction, so a failed job never has rows in ``yellow_taxi_trips``."""
+    transaction, so a failed job never has rows in ``yellow_taxi_trips``, and
+    the counts of an earlier load go with them. Times are the clock's, not the
+    transaction's start (a load's transaction lasts as long as its COPY)."""
+    cleared = {"rows_in": None, "rows_loaded": 0, "rows_rejected": None,
+               "rejected_by_reason": None, "rejects_key": None, "loaded_etag": None}
     conn.execute(
         update(jobs_table).where(jobs_table.c.id == job_id).values(
-            status="failed", finished_at=func.now(), updated_at=func.now(),
-            error_code=code, error_message=message, **(summary or {}),
+            status="failed", finished_at=func.clock_timestamp(),
+            updated_at=func.clock_timestamp(), error_code=code, error_message=message,
+            **{**cleared, **(summary or {})},
         )
     )

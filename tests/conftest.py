@@ -31,7 +31,8 @@ def fixtures_dir() -> Path:
 
 
 def _admin_engine():
-    return create_engine(ADMIN_DATABASE_URL, isolation_level="AUTOCOMMIT")
+    # pre_ping: the fault tier restarts Postgres under these engines.
+    return create_engine(ADMIN_DATABASE_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +61,7 @@ def database_url():
 
 @pytest.fixture(scope="session")
 def db_engine(database_url):
-    engine = create_engine(database_url)
+    engine = create_engine(database_url, pool_pre_ping=True)
     yield engine
     engine.dispose()
 

@@ -65,10 +65,14 @@ def _mask(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 def _required_fields(t: pa.Table, _: RuleContext) -> np.ndarray:
+    """Present means: not null, and for a number, finite (NaN and infinity
+    are no distance and no fare)."""
     missing = np.zeros(t.num_rows, dtype=bool)
     for name in REQUIRED_FIELDS:
-        missing |= pc.is_null(t.column(name), nan_is_null=True).to_numpy(
-            zero_copy_only=False)
+        column = t.column(name)
+        missing |= pc.is_null(column, nan_is_null=True).to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(column.type):
+            missing |= ~_mask(pc.is_finite(column)) & ~_mask(pc.is_null(column))
     return missing
 
 

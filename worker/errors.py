@@ -12,9 +12,13 @@ from __future__ import annotations
 
 class IngestError(Exception):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        # Both in args, so the exception survives pickling (Celery does it).
+        super().__init__(code, message)
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class TransientError(Exception):

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pg8000.dbapi
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -194,7 +195,12 @@ class Ingestor:
         if job is None:
             log.warning("no such job in ingest_jobs; dropping the task")
             return Outcome(status="skipped")
-        obj = self._store.head(request.key)
+        try:
+            obj = self._store.head(request.key)
+        except IngestError as exc:
+            log.warning("failed: %s", exc)
+            self._fail(job.id, exc.code, exc.message)
+            return Outcome(status="failed", error_code=exc.code)
         etag = obj.etag
         if job.status == "succeeded" and job.loaded_etag == etag:
             log.info("etag %s is already loaded; nothing to do", etag)
@@ -285,8 +291,7 @@ class Ingestor:
         with self._engine.begin() as conn:
             conn.execute(text("DELETE FROM yellow_taxi_trips WHERE job_id = :j"),
                          {"j": job_id})
-            jobs.mark_failed(conn, job_id, code=code, message=message,
-                             summary={"rows_loaded": 0})
+            jobs.mark_failed(conn, job_id, code=code, message=message)
 
     def fail(self, job_id: uuid.UUID, code: str, message: str) -> None:
         """Fail a job from outside a run (retries exhausted, time limit)."""
@@ -294,11 +299,32 @@ class Ingestor:
 
 
 def _copy(conn: Connection, chunks: Iterator[bytes]) -> None:
+    """COPY through the raw pg8000 cursor, whose errors SQLAlchemy does not
+    wrap: a value Postgres refuses is the file's fault, anything else (a
+    lost connection, a restart) is worth a retry."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         cursor.execute(copy_statement(binary=True), stream=binary_stream(chunks))
+    except pg8000.dbapi.DatabaseError as exc:
+        state, message = _pg_error(exc)
+        if state.startswith(("22", "23")):
+            raise IngestError("invalid_value", (
+                f"Postgres refused a value from the file ({message}); nothing was loaded. "
+                "Fix the file and upload it again.")) from None
+        raise TransientError(f"COPY failed ({state or 'no SQLSTATE'}: {message})") from exc
+    except pg8000.dbapi.InterfaceError as exc:
+        raise TransientError(f"lost the connection to Postgres during COPY ({exc})") from exc
     finally:
-        cursor.close()
+        try:
+            cursor.close()
+        except pg8000.dbapi.Error:
+            pass
+
+
+def _pg_error(exc: BaseException) -> tuple[str, str]:
+    details = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    message = str(details.get("M", exc)).splitlines()[0][:300]
+    return str(details.get("C", "")), message
 
 
 class _Pipeline:
@@ -408,7 +434,4 @@ def is_transient_db_error(exc: BaseException) -> bool:
 
 
 def _sqlstate(exc: DBAPIError) -> str:
-    args = getattr(exc.orig, "args", ())
-    if args and isinstance(args[0], dict):
-        return str(args[0].get("C", ""))
-    return ""
+    return _pg_error(exc.orig)[0] if exc.orig is not None else ""

@@ -69,6 +69,14 @@ def ingest_object(self, job_id: str, bucket: str, key: str, etag: str | None = N
         return _retry_or_fail(self, ingestor, request, exc, settings.task_max_retries)
     except (TransientError, OSError) as exc:
         return _retry_or_fail(self, ingestor, request, exc, settings.task_max_retries)
+    except Exception as exc:
+        # A bug, not the file's fault. The job must not stay "running" forever.
+        logger.exception("%s unexpected error; failing the job", prefix)
+        _fail_quietly(ingestor, request, "internal_error", (
+            f"The worker hit an unexpected error ({exc.__class__.__name__}); nothing was "
+            "loaded. It has been logged: upload the file again, and report it if it "
+            "happens again."))
+        return {"status": "failed", "error_code": "internal_error"}
 
 
 def _retry_or_fail(task, ingestor: Ingestor, request: IngestRequest, exc: BaseException,

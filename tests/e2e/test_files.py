@@ -185,3 +185,45 @@ def _job_for_key(stack, key: str) -> dict:
         return None
 
     return wait_for(find, 60, what=f"a finished job for {key!r}")
+
+
+def test_a_value_postgres_refuses_fails_the_job_cleanly(stack):
+    # Postgres text cannot hold a NUL character; Arrow strings can.
+    table = pq.read_table(FIXTURES / "2025-01_head5_yellow_tripdata_sample.parquet")
+    index = table.column_names.index("store_and_fwd_flag")
+    table = table.set_column(index, "store_and_fwd_flag",
+                             pa.array(["N", "N", "\x00", "N", "N"], pa.large_string()))
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    job = stack.wait_job(stack.upload_bytes(sink.getvalue(), "nul.parquet")["job_id"])
+    _assert_failed_without_rows(stack, job, "invalid_value", "0x00")
+
+
+def test_an_object_deleted_before_the_worker_reads_it_fails_the_job(stack):
+    data = (FIXTURES / "yellow_2015-01.parquet").read_bytes()
+    response = stack.create_upload("vanishing.parquet", len(data))
+    session = response.json()
+    key = session["key"]
+    stack.processes["bridge"].kill()
+    try:
+        requests.put(session["upload"]["url"], data=data, headers=session["upload"]["headers"],
+                     timeout=30).raise_for_status()
+        stack.s3().delete_object(Bucket=stack.bucket, Key=key)
+    finally:
+        stack.restart("bridge")
+    job = stack.wait_job(session["job_id"])
+    _assert_failed_without_rows(stack, job, "object_missing", "Upload the file again")
+
+
+def test_a_failed_re_upload_clears_the_earlier_account(stack):
+    session = stack.upload_file(FIXTURES / "yellow_2015-01.parquet", "reused_url.parquet")
+    assert stack.wait_job(session["job_id"])["status"] == "succeeded"
+    size = int(session["upload"]["headers"]["Content-Length"])
+    requests.put(session["upload"]["url"], data=b"x" * size,
+                 headers=session["upload"]["headers"], timeout=30).raise_for_status()
+    job = wait_for(lambda: (j := stack.job(session["job_id"]))["status"] == "failed" and j, 60,
+                   what="the garbage re-upload to fail")
+    assert job["error"]["code"] == "not_parquet"
+    assert job["counts"] == {"rows_in": None, "rows_loaded": 0, "rows_rejected": None,
+                             "rejected_by_reason": {}}
+    assert stack.rows_for(job["job_id"]) == 0

@@ -45,6 +45,8 @@ def cleaner(**ctx) -> Cleaner:
     ({"pickup_at": None}, "required_fields"),
     ({"total_amount": None}, "required_fields"),
     ({"trip_distance": float("nan")}, "required_fields"),
+    ({"trip_distance": float("inf")}, "required_fields"),
+    ({"total_amount": float("-inf")}, "required_fields"),
     ({"passenger_count": None}, "required_fields"),
     ({"pickup_at": dt.datetime(2008, 12, 31, 23, 0), "dropoff_at": dt.datetime(2009, 1, 1)},
      "implausible_timestamp"),

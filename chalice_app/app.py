@@ -16,7 +16,14 @@ import uuid
 from chalice import Chalice
 
 from chalicelib.analysis.routes import bp as analysis_routes
-from chalicelib.http import ApiError, error_response, json_body, json_response, normalise
+from chalicelib.http import (
+    ApiError,
+    error_response,
+    json_body,
+    json_response,
+    normalise,
+    translate_errors,
+)
 from chalicelib.multipart import parse as parse_multipart
 from chalicelib.readiness import check_all
 from chalicelib.uploads import (
@@ -31,7 +38,7 @@ from infra import jobs
 from infra.aws import s3_client, s3_presign_client
 from infra.db import get_engine
 from infra.schema import JOB_STATUSES
-from infra.settings import SettingsError, get_settings
+from infra.settings import get_settings
 
 app = Chalice(app_name="taxi-ingest")
 app.log.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
@@ -52,9 +59,6 @@ def error_shape(event, get_response):
         return normalise(get_response(event))
     except ApiError as exc:
         return exc.to_response()
-    except SettingsError as exc:
-        logger.error("%s", exc)
-        return error_response(503, "misconfigured", str(exc))
     except Exception:
         logger.exception("unhandled error on %s %s", event.method, event.path)
         return error_response(500, "internal_error",
@@ -90,6 +94,7 @@ def _load_job(raw_id: str) -> jobs.Job:
 
 
 @app.route("/uploads", methods=["POST"], content_types=JSON_TYPES)
+@translate_errors
 def create_upload_session():
     settings = get_settings()
     request = parse_upload_request(json_body(app.current_request.raw_body), settings)
@@ -100,6 +105,7 @@ def create_upload_session():
 
 
 @app.route("/jobs", methods=["GET"])
+@translate_errors
 def list_jobs():
     params = app.current_request.query_params or {}
     status = params.get("status")
@@ -119,11 +125,13 @@ def list_jobs():
 
 
 @app.route("/jobs/{job_id}", methods=["GET"])
+@translate_errors
 def get_job(job_id):
     return json_response(job_view(_load_job(job_id), _base_url()))
 
 
 @app.route("/jobs/{job_id}/rejects", methods=["GET"])
+@translate_errors
 def get_rejects(job_id):
     job = _load_job(job_id)
     if not job.rejects_key:
@@ -140,11 +148,13 @@ def get_rejects(job_id):
 
 
 @app.route("/health", methods=["GET"])
+@translate_errors
 def health():
     return json_response({"status": "ok"})
 
 
 @app.route("/ready", methods=["GET"])
+@translate_errors
 def ready():
     ok, checks = check_all(get_settings())
     return json_response({"status": "ready" if ok else "not_ready", "checks": checks},
@@ -154,6 +164,7 @@ def ready():
 @app.route("/upload", methods=["POST"],
            content_types=["multipart/form-data", "application/octet-stream",
                           TRIP_CONTENT_TYPE])
+@translate_errors
 def legacy_upload():
     """The old system's upload: the file in the body. The API only stores it;
     the S3 event starts the work, exactly as for a presigned upload."""
@@ -188,6 +199,7 @@ def legacy_upload():
 
 
 @app.route("/task-status/{task_id}", methods=["GET"])
+@translate_errors
 def legacy_task_status(task_id):
     with get_engine().connect() as conn:
         job = None

@@ -109,14 +109,19 @@ class SqsPoller:
         self._publisher = publisher
         self._wait = wait_seconds
         self._retry_visibility = retry_visibility
+        self.receiving = False
 
     def poll_once(self) -> int:
         """Receive up to ten messages and handle each; return how many were
         deleted. Stops early, leaving the rest to reappear, when RabbitMQ is
         unreachable."""
-        response = self._sqs.receive_message(
-            QueueUrl=self._queue_url, MaxNumberOfMessages=10,
-            WaitTimeSeconds=self._wait, AttributeNames=["ApproximateReceiveCount"])
+        self.receiving = True
+        try:
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url, MaxNumberOfMessages=10,
+                WaitTimeSeconds=self._wait, AttributeNames=["ApproximateReceiveCount"])
+        finally:
+            self.receiving = False
         deleted = 0
         messages = response.get("Messages", [])
         for index, message in enumerate(messages):
@@ -215,8 +220,17 @@ def main() -> int:
         logger.error("%s", exc)
         return 2
     stop = threading.Event()
+    poller: SqsPoller | None = None
+
+    def on_signal(*_args) -> None:
+        stop.set()
+        # A long poll can take WaitTimeSeconds to return; nothing is lost by
+        # leaving it (no message is in hand), so leave at once.
+        if poller is None or poller.receiving:
+            raise SystemExit(0)
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     poller = _build_when_ready(settings, stop)
     if poller is not None:
         poller.run(stop)

@@ -17,7 +17,9 @@ start the same commands with their own ports, bucket, queues and database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -35,7 +37,6 @@ PROCFILE = ROOT / "scripts" / "Procfile"
 VENV_BIN = ROOT / ".venv" / "bin"
 
 DEFAULTS = {
-    "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/taxi",
     "BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
     "AWS_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "test",
@@ -63,6 +64,14 @@ def stack_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     env.update(overrides or {})
     for key, value in DEFAULTS.items():
         env.setdefault(key, value)
+    port = env["LOCALSTACK_PORT"]
+    if port != DEFAULTS["LOCALSTACK_PORT"]:
+        # A second stack on this machine (other ports) gets its own database
+        # and Celery queue unless told otherwise: sharing RabbitMQ's queue, two
+        # stacks' workers would take each other's tasks.
+        env.setdefault("DATABASE_URL", f"postgresql://postgres@127.0.0.1:5432/taxi_{port}")
+        env.setdefault("CELERY_QUEUE", f"taxi-ingest-{port}")
+    env.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/taxi")
     localstack = f"http://127.0.0.1:{env['LOCALSTACK_PORT']}"
     env.setdefault("AWS_ENDPOINT_URL", localstack)
     env.setdefault("S3_PUBLIC_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
@@ -119,17 +128,50 @@ def wait_http(url: str, timeout: float, ok=(200,)) -> None:
     raise TimeoutError(f"{url} not ready after {timeout:.0f} s ({last})")
 
 
+STACK_MARK = "TAXI_STACK"
+
+
+def _marked_processes(run_dir: Path) -> list[int]:
+    """Processes whose environment says they belong to the stack of ``run_dir``."""
+    mark = f"{STACK_MARK}={run_dir.resolve()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _terminate(pids: list[int], timeout: float = 10.0) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(_pid_alive(pid) for pid in pids):
+        time.sleep(0.2)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def _pid_alive(pid: int) -> bool:
+    """Running: a zombie waiting to be reaped has ended."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def up() -> int:
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    env = stack_env()
+    # Every process of this stack carries the mark, so `down` finds them all
+    # even if honcho itself died first.
+    env = stack_env({STACK_MARK: str(RUN_DIR.resolve())})
     honcho_pid = RUN_DIR / "honcho.pid"
     if honcho_pid.exists() and _pid_alive(int(honcho_pid.read_text())):
         print("the stack is already up ('make down' stops it)")
@@ -172,6 +214,11 @@ def down() -> int:
         localstack_host.stop(pid, timeout=15.0)
         honcho_pid.unlink()
         print("API, bridge and worker stopped")
+    stragglers = _marked_processes(RUN_DIR)
+    if stragglers:
+        # Left by a honcho that died before it could stop them.
+        _terminate(stragglers)
+        print(f"stopped {len(stragglers)} process(es) a dead honcho left behind")
     ls_pid = RUN_DIR / "localstack.pid"
     if ls_pid.exists():
         localstack_host.stop(int(ls_pid.read_text()))

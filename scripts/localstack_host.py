@@ -99,7 +99,8 @@ def start(port: int, state_dir: Path, *, log_path: Path | None = None,
     if port_in_use(port):
         raise RuntimeError(
             f"port {port} is taken: a second LocalStack would print 'Ready.' without "
-            "binding. Stop whatever listens there ('make down') or pick another port.")
+            "binding. Stop whatever listens there ('make down'), or run a second stack on "
+            "other ports: LOCALSTACK_PORT=4666 API_PORT=8100 make up.")
     for sub in ("fs", "cache", "config", "tmp"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
     ready_d = state_dir / "fs" / "etc" / "localstack" / "init" / "ready.d"

@@ -8,12 +8,16 @@ ever puts a traceback, a connection string or a key into a body.
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from chalice import ChaliceUnhandledError, Response
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+logger = logging.getLogger(__name__)
 
 
 class ApiError(ChaliceUnhandledError):
@@ -84,3 +88,35 @@ def json_body(raw: bytes | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return value
+
+
+def translate_errors(view: Callable) -> Callable:
+    """Turn the failures a handler cannot help (a dependency down, a bad
+    configuration) into ApiErrors. Chalice answers any other exception of a
+    view with its own 500 before middleware sees it, so this wraps the view."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from infra.settings import SettingsError
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except SettingsError as exc:
+            logger.error("%s", exc)
+            raise ApiError(503, "misconfigured", str(exc)) from None
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("Postgres unreachable: %s", str(exc.orig).splitlines()[0][:160])
+            raise ApiError(503, "database_unavailable",
+                           "The job database cannot be reached right now. Try again shortly; "
+                           "GET /ready shows which dependency is down.",
+                           {"Retry-After": "5"}) from None
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            logger.warning("S3 or SQS unreachable: %s", exc)
+            raise ApiError(503, "storage_unavailable",
+                           "Object storage cannot be reached right now. Try again shortly; "
+                           "GET /ready shows which dependency is down.",
+                           {"Retry-After": "5"}) from None
+
+    return wrapper

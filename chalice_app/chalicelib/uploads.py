@@ -41,6 +41,9 @@ def parse_upload_request(body: dict[str, Any], settings: Settings) -> UploadRequ
                        "'yellow_tripdata_2025-01.parquet'.")
     if len(filename) > 1024:
         raise ApiError(400, "invalid_filename", "'filename' is longer than 1024 characters.")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in filename):
+        raise ApiError(400, "invalid_filename",
+                       "'filename' holds control characters; send the file's plain name.")
     kind = body.get("kind", "trips")
     if kind not in ("trips", "dashboard_image"):
         raise ApiError(400, "invalid_kind", "'kind' must be 'trips' or 'dashboard_image'.")

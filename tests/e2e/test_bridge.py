@@ -89,3 +89,13 @@ def test_ready_is_503_and_names_what_is_down(stack):
     assert checks["rabbitmq"]["ok"] is False and checks["s3"]["ok"] is False
     assert checks["postgres"]["ok"] is True and checks["sqs"]["ok"] is True
     assert "amqp://" not in answer.text and "guest" not in answer.text
+
+
+def test_a_database_outage_is_a_503_that_says_what_to_do(stack):
+    api = stack.extra_api("api-no-db", {
+        "DATABASE_URL": "postgresql://postgres:s3cret@127.0.0.1:9/taxi"})
+    answer = requests.get(f"{api}/jobs", timeout=60)
+    assert answer.status_code == 503
+    assert answer.json()["error"]["code"] == "database_unavailable"
+    assert answer.headers["Retry-After"] == "5"
+    assert "s3cret" not in answer.text and "127.0.0.1:9" not in answer.text

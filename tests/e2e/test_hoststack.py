@@ -1,10 +1,11 @@
 """`make up`, the client, and `make down`, as a user runs them: a second
 host-mode stack beside the test session's own, on free ports, which must
-leave no process behind."""
+leave no process behind, even when honcho was killed first."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -85,6 +86,8 @@ def test_up_client_and_down_leave_nothing_behind(tmp_path):
                       str(FIXTURES / "2020-10_green_sample_data.parquet"))
         assert refused.returncode == 1, refused.stdout + refused.stderr
         assert "green_trip_file" in refused.stdout
+        # The hard case: honcho dies first, and its programs live on.
+        os.kill(honcho, signal.SIGKILL)
     finally:
         down = run("scripts.hoststack", "down")
         with _admin_engine().connect() as conn:

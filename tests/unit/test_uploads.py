@@ -29,6 +29,8 @@ def _credentials(monkeypatch):
 @pytest.mark.parametrize(("body", "status", "code"), [
     ({}, 400, "invalid_filename"),
     ({"filename": "", "size": 1}, 400, "invalid_filename"),
+    ({"filename": "a\x00.parquet", "size": 1}, 400, "invalid_filename"),
+    ({"filename": "a\nb.parquet", "size": 1}, 400, "invalid_filename"),
     ({"filename": "a.json", "size": 1}, 400, "unsupported_file_type"),
     ({"filename": "a.parquet.exe", "size": 1}, 400, "unsupported_file_type"),
     ({"filename": "a.parquet"}, 400, "invalid_size"),

@@ -18,7 +18,7 @@ from chalice import Blueprint, Response
 from chalicelib.analysis import inputs, reports, service
 from chalicelib.analysis.render import HTML_HEADERS, report_html, report_list_html
 from chalicelib.analysis.vision import GroqVision, groq_client
-from chalicelib.http import ApiError, json_body, json_response
+from chalicelib.http import ApiError, json_body, json_response, translate_errors
 from chalicelib.multipart import parse as parse_multipart
 from infra.aws import s3_client
 from infra.db import get_engine
@@ -32,6 +32,7 @@ _CONTENT_TYPES = ["multipart/form-data", "application/json",
 
 
 @bp.route("/analyze-dashboard", methods=["POST"], content_types=_CONTENT_TYPES)
+@translate_errors
 def analyze_dashboard():
     settings = get_settings()
     request = _analysis_request(settings)
@@ -48,6 +49,7 @@ def analyze_dashboard():
 
 
 @bp.route("/reports", methods=["GET"])
+@translate_errors
 def list_reports():
     params = bp.current_request.query_params or {}
     fmt = inputs.parse_format(params.get("format"), _accept())
@@ -65,6 +67,7 @@ def list_reports():
 
 
 @bp.route("/reports/{report_id}", methods=["GET"])
+@translate_errors
 def get_report(report_id):
     params = bp.current_request.query_params or {}
     fmt = inputs.parse_format(params.get("format"), _accept())

@@ -194,7 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             and not args.file.is_file():
         print(f"error: {args.file} is not a file", file=sys.stderr)
         return 2
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except requests.ConnectionError:
+        print(f"error: cannot reach the API at {args.api_url}. Is the stack up ('make up')? "
+              "Another address: --api-url or TAXI_API_URL.", file=sys.stderr)
+        return 2
+    except requests.Timeout:
+        print(f"error: the API at {args.api_url} did not answer in time", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -203,6 +203,8 @@ def _describe_bytes(path: Path) -> str:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError:
+        text = ""
+    if not text or not all(ch.isprintable() or ch in "\r\n\t" for ch in text):
         return f"the bytes {head[:8].hex(' ')}"
     first_line = text.splitlines()[0] if text.splitlines() else text
     return f"text ({first_line[:40]!r})"

@@ -31,9 +31,11 @@ EARLIEST_PICKUP = dt.datetime(2009, 1, 1)
 REASON_COLUMN = "reject_reason"
 ROW_COLUMN = "source_row"
 RAW_COLUMN = "raw_line"
-#: Not a rule (it cannot be switched off): a CSV line whose fields do not
-#: line up with the header cannot be checked at all.
+#: Not rules (they cannot be switched off): a CSV line whose fields do not
+#: line up with the header, and a row holding a value its column cannot hold
+#: (see ``schema_map.canonical_with_invalid``), cannot be checked at all.
 MALFORMED = "malformed_row"
+INVALID = "invalid_value"
 
 
 @dataclass(frozen=True)
@@ -157,20 +159,27 @@ class Cleaner:
         self.rows_in = 0
         self.rows_kept = 0
         self._seen = np.empty(0, dtype=np.uint64)
-        self._reason_names = pa.array(("",) + self.rules, pa.string())
+        self._reason_names = pa.array(("",) + self.rules + (INVALID,), pa.string())
 
-    def clean(self, table: pa.Table) -> CleanResult:
+    def clean(self, table: pa.Table, invalid: np.ndarray | None = None) -> CleanResult:
+        """Apply the rules to one batch; rows flagged in ``invalid`` are
+        rejected as ``invalid_value`` before any rule looks at them."""
         n = table.num_rows
         reason = np.zeros(n, dtype=np.int8)
+        invalid_code = len(self.rules) + 1
+        if invalid is not None and invalid.any():
+            reason[invalid] = invalid_code
         for code, name in enumerate(self.rules, start=1):
             if name == "duplicate_trip":
                 hit = self._duplicates(table, reason == 0)
             else:
                 hit = RULES[name](table, self.ctx)
             reason[hit & (reason == 0)] = code
-        counts = np.bincount(reason, minlength=len(self.rules) + 1)
+        counts = np.bincount(reason, minlength=len(self.rules) + 2)
         for code, name in enumerate(self.rules, start=1):
             self.counts[name] += int(counts[code])
+        if counts[invalid_code]:
+            self.counts[INVALID] = self.counts.get(INVALID, 0) + int(counts[invalid_code])
         kept_mask = reason == 0
         offset = self.rows_in
         self.rows_in += n

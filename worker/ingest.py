@@ -55,7 +55,14 @@ from worker.cleaning import (
 )
 from worker.encode import binary_stream, copy_statement, encode_binary
 from worker.errors import IngestError, JobBusy, TransientError
-from worker.schema_map import CANONICAL, ColumnMap, csv_types, recognise, to_canonical
+from worker.schema_map import (
+    CANONICAL,
+    ColumnMap,
+    canonical_with_invalid,
+    csv_types,
+    recognise,
+    to_canonical,
+)
 from worker.source import MalformedRow, open_source
 
 logger = logging.getLogger(__name__)
@@ -406,7 +413,8 @@ class _Pipeline:
             columns = self._mapping.source_columns
             types = csv_types(self._mapping)
             for batch in self._source.iter_batches(columns, self._batch_size, types):
-                result = self._cleaner.clean(to_canonical(batch, self._mapping))
+                table, invalid = canonical_with_invalid(batch, self._mapping)
+                result = self._cleaner.clean(table, invalid)
                 writer = self._write_rejects(writer, _with_raw(result.rejected))
                 writer = self._write_rejects(writer, self._malformed())
                 for piece in encode_binary(result.kept, self._job_id):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -156,7 +157,18 @@ def csv_types(mapping: ColumnMap) -> dict[str, pa.DataType]:
 
 def to_canonical(batch: pa.RecordBatch | pa.Table, mapping: ColumnMap) -> pa.Table:
     """Rename, cast and complete one batch so it has exactly ``CANONICAL``."""
+    return canonical_with_invalid(batch, mapping)[0]
+
+
+def canonical_with_invalid(batch: pa.RecordBatch | pa.Table,
+                           mapping: ColumnMap) -> tuple[pa.Table, np.ndarray]:
+    """``to_canonical``, plus which rows held a value their column cannot
+    hold (a passenger count of 40,000, a rate code of 1.5). Those values
+    become NULL here and the rows must be rejected, not loaded: one bad cell
+    costs its row, not the file. A column of the wrong kind altogether (text
+    where numbers belong) still refuses the file."""
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    invalid = np.zeros(table.num_rows, dtype=bool)
     arrays = []
     for field in CANONICAL:
         source = mapping.sources[field.name]
@@ -164,8 +176,28 @@ def to_canonical(batch: pa.RecordBatch | pa.Table, mapping: ColumnMap) -> pa.Tab
             arrays.append(pa.nulls(table.num_rows, field.type))
             continue
         column = table.column(source)
+        if pa.types.is_integer(field.type) and _is_number(column.type):
+            column, bad = _out_of_range_to_null(column, field.type)
+            invalid |= bad
         arrays.append(_cast(column, field, source))
-    return pa.Table.from_arrays(arrays, schema=CANONICAL)
+    return pa.Table.from_arrays(arrays, schema=CANONICAL), invalid
+
+
+def _is_number(data_type: pa.DataType) -> bool:
+    return pa.types.is_integer(data_type) or pa.types.is_floating(data_type)
+
+
+def _out_of_range_to_null(column: pa.ChunkedArray,
+                          target: pa.DataType) -> tuple[pa.ChunkedArray, np.ndarray]:
+    info = np.iinfo(target.to_pandas_dtype())
+    fits = pc.and_(pc.greater_equal(column, info.min), pc.less_equal(column, info.max))
+    if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), None, column)
+        fits = pc.and_(fits, pc.equal(column, pc.floor(column)))
+    bad = pc.fill_null(pc.invert(fits), False).to_numpy(zero_copy_only=False)
+    if bad.any():
+        column = pc.if_else(pa.array(bad), None, column)
+    return column, bad
 
 
 def _cast(column: pa.ChunkedArray, field: pa.Field, source: str) -> pa.ChunkedArray:

@@ -227,3 +227,15 @@ def test_a_failed_re_upload_clears_the_earlier_account(stack):
     assert job["counts"] == {"rows_in": None, "rows_loaded": 0, "rows_rejected": None,
                              "rejected_by_reason": {}}
     assert stack.rows_for(job["job_id"]) == 0
+
+
+def test_one_bad_cell_costs_its_row_not_the_file(stack):
+    table = pq.read_table(FIXTURES / "2025-01_head5_yellow_tripdata_sample.parquet")
+    index = table.column_names.index("passenger_count")
+    table = table.set_column(index, "passenger_count", pa.array([1, 40_000, 1, 2, 1]))
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    job = stack.wait_job(stack.upload_bytes(sink.getvalue(), "one_bad_cell.parquet")["job_id"])
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["rejected_by_reason"] == {"invalid_value": 1}
+    assert job["counts"]["rows_loaded"] == 4 == stack.rows_for(job["job_id"])

@@ -160,3 +160,14 @@ def test_every_row_is_accounted_for_and_kept_rows_pass_every_rule(batches):
         everything.column("pickup_location_id").cast(pa.string()),
         everything.column("dropoff_location_id").cast(pa.string()), "|")
     assert len(set(keys.to_pylist())) == everything.num_rows
+
+
+def test_rows_with_invalid_values_are_rejected_first_and_counted():
+    import numpy as np
+
+    c = cleaner()
+    result = c.clean(table([trip(), trip(trip_distance=0.0), trip(pickup_location_id=7)]),
+                     np.array([False, True, False]))
+    assert result.rejected.column(REASON_COLUMN).to_pylist() == ["invalid_value"]
+    assert c.counts["invalid_value"] == 1 and c.counts["non_positive_distance"] == 0
+    assert c.rows_in == c.rows_kept + sum(c.counts.values())

@@ -100,3 +100,19 @@ def test_text_in_a_number_column_is_a_clear_error():
         to_canonical(raw, recognise(raw.column_names))
     assert error.value.code == "invalid_column_type"
     assert "fare_amount" in error.value.message and "'abc'" in error.value.message
+
+
+def test_a_value_its_column_cannot_hold_costs_its_row_not_the_file():
+    from worker.schema_map import canonical_with_invalid
+
+    raw = pq.read_table(FIXTURES / "2025-01_head5_yellow_tripdata_sample.parquet")
+    for name, values in (("passenger_count", [1, 40_000, 1, 1, 1]),
+                         ("PULocationID", [132, 132, 132, 2**31 - 1, 132])):
+        index = raw.column_names.index(name)
+        raw = raw.set_column(index, name, pa.array(values, pa.int64()))
+    index = raw.column_names.index("RatecodeID")
+    raw = raw.set_column(index, "RatecodeID", pa.array([1.0, 1.0, 1.5, 1.0, None]))
+    table, invalid = canonical_with_invalid(raw, recognise(raw.column_names))
+    assert invalid.tolist() == [False, True, True, True, False]
+    assert table.column("passenger_count").to_pylist()[1] is None
+    assert table.column("ratecode_id").to_pylist() == [1, 1, None, 1, None]

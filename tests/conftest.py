@@ -11,6 +11,7 @@ the tiers run in that order, the fastest first.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -35,28 +36,35 @@ def _admin_engine():
     return create_engine(ADMIN_DATABASE_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
+@contextlib.contextmanager
+def empty_database(prefix: str):
+    """A new, empty database; dropped on exit. Yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = :n"), {"n": name})
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def database_url():
     """A fresh, migrated database for this test session, dropped afterwards."""
     from infra.migrate import upgrade
     from infra.zones import ensure_zones
 
-    name = f"taxi_test_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
-    engine = create_engine(url)
-    upgrade(engine)
-    ensure_zones(engine)
-    engine.dispose()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name})
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with empty_database("taxi_test") as url:
+        engine = create_engine(url)
+        upgrade(engine)
+        ensure_zones(engine)
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ fresh database (field notes F15)."""
 
 from __future__ import annotations
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,28 +11,20 @@ from sqlalchemy import create_engine, inspect, text
 from infra.migrate import upgrade
 from infra.schema import metadata
 from infra.zones import ZONE_FILE, ensure_zones, read_zone_file
-from tests.conftest import ADMIN_DATABASE_URL, _admin_engine
+from tests.conftest import empty_database
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def empty_database():
-    name = f"taxi_mig_{uuid.uuid4().hex[:10]}"
-    admin = _admin_engine()
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = ADMIN_DATABASE_URL.rsplit("/", 1)[0] + "/" + name
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          "WHERE datname = :n"), {"n": name})
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+def fresh_database():
+    with empty_database("taxi_mig") as url:
+        yield url
 
 
-def test_many_starters_at_once_migrate_once_and_load_each_zone_once(empty_database):
+def test_many_starters_at_once_migrate_once_and_load_each_zone_once(fresh_database):
     def start() -> int:
-        engine = create_engine(empty_database)
+        engine = create_engine(fresh_database)
         try:
             upgrade(engine)
             return ensure_zones(engine)
@@ -43,7 +34,7 @@ def test_many_starters_at_once_migrate_once_and_load_each_zone_once(empty_databa
     with ThreadPoolExecutor(max_workers=8) as pool:
         inserted = list(pool.map(lambda _: start(), range(8)))
 
-    engine = create_engine(empty_database)
+    engine = create_engine(fresh_database)
     with engine.connect() as conn:
         zones = conn.execute(text("SELECT count(*), count(DISTINCT location_id) "
                                   "FROM dim_taxi_zones")).one()

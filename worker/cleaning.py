@@ -148,6 +148,65 @@ def trip_keys(t: pa.Table) -> np.ndarray:
     return ((sec & np.uint64(0xFFFF_FFFF)) << np.uint64(32)) | (pu << np.uint64(16)) | do
 
 
+def month_keys(t: pa.Table, month_start: dt.datetime) -> np.ndarray:
+    """The same trip key, for a file whose pickups all fall in one month and
+    whose zones are below 512: hour of the month, then second of the hour (12
+    bits) and the two zones (9 bits each) in the low 30 bits."""
+    start = int(pa.scalar(month_start, pa.timestamp("us")).cast(pa.int64()).as_py())
+    micros = pc.fill_null(t.column("pickup_at").cast(pa.int64()), start).to_numpy(
+        zero_copy_only=False)
+    seconds = ((micros - start) // 1_000_000).astype(np.uint64)
+    pu = pc.fill_null(t.column("pickup_location_id"), 0).to_numpy(
+        zero_copy_only=False).astype(np.uint64)
+    do = pc.fill_null(t.column("dropoff_location_id"), 0).to_numpy(
+        zero_copy_only=False).astype(np.uint64)
+    hour, second = seconds // np.uint64(3600), seconds % np.uint64(3600)
+    return (hour << np.uint64(30)) | (second << np.uint64(18)) | (pu << np.uint64(9)) | do
+
+
+def _merge(seen: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the sorted, distinct ``keys`` are in sorted ``seen``, and
+    ``seen`` with the others inserted where the same search put them."""
+    pos = np.searchsorted(seen, keys)
+    known = np.zeros(keys.size, dtype=bool)
+    inside = pos < seen.size
+    known[inside] = seen[pos[inside]] == keys[inside]
+    return known, np.insert(seen, pos[~known], keys[~known])
+
+
+class _AllKeys:
+    """Every key kept so far, in one sorted array: 8 bytes a key."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=np.uint64)
+
+    def known_then_add(self, unique: np.ndarray) -> np.ndarray:
+        known, self._keys = _merge(self._keys, unique)
+        return known
+
+
+class _HourBuckets:
+    """The keys of a one-month file, one sorted array per hour of the month:
+    4 bytes a key, and adding keys copies an hour's bucket, not every key. So
+    a file four times as long costs about 4 bytes a row more, not 16."""
+
+    _LOW = np.uint64((1 << 30) - 1)
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, np.ndarray] = {}
+
+    def known_then_add(self, unique: np.ndarray) -> np.ndarray:
+        hours = (unique >> np.uint64(30)).astype(np.int64)
+        low = (unique & self._LOW).astype(np.uint32)
+        known = np.zeros(unique.size, dtype=bool)
+        edges = np.flatnonzero(np.diff(hours)) + 1
+        for start, end in zip(np.r_[0, edges], np.r_[edges, unique.size], strict=True):
+            hour = int(hours[start])
+            seen = self._buckets.get(hour, np.empty(0, dtype=np.uint32))
+            known[start:end], self._buckets[hour] = _merge(seen, low[start:end])
+        return known
+
+
 class Cleaner:
     """Applies the enabled rules batch by batch. It remembers the trip keys it
     kept, so duplicates are found across the batches of one file."""
@@ -158,8 +217,13 @@ class Cleaner:
         self.counts = {name: 0 for name in self.rules}
         self.rows_in = 0
         self.rows_kept = 0
-        self._seen = np.empty(0, dtype=np.uint64)
         self._reason_names = pa.array(("",) + self.rules + (INVALID,), pa.string())
+        # Duplicates are judged after the month and zone rules: when both run,
+        # every key left fits the compact form of one month.
+        self._compact = (ctx.month is not None
+                         and {"pickup_outside_file_month", "unknown_zone"} <= set(self.rules)
+                         and all(0 <= zone < 512 for zone in ctx.zone_ids))
+        self._seen = _HourBuckets() if self._compact else _AllKeys()
 
     def clean(self, table: pa.Table, invalid: np.ndarray | None = None) -> CleanResult:
         """Apply the rules to one batch; rows flagged in ``invalid`` are
@@ -194,19 +258,16 @@ class Cleaner:
         if index.size == 0:
             return hit
         key_columns = table.select(["pickup_at", "pickup_location_id", "dropoff_location_id"])
-        keys = trip_keys(key_columns.take(pa.array(index)))
+        rows = key_columns.take(pa.array(index))
+        keys = month_keys(rows, self.ctx.month_bounds()[0]) if self._compact \
+            else trip_keys(rows)
         unique, first = np.unique(keys, return_index=True)
         repeat = np.ones(keys.size, dtype=bool)
         repeat[first] = False
-        # Look each distinct key up once in the sorted keys of earlier batches;
-        # the same positions then say where the new keys go.
-        pos = np.searchsorted(self._seen, unique)
-        known = np.zeros(unique.size, dtype=bool)
-        inside = pos < self._seen.size
-        known[inside] = self._seen[pos[inside]] == unique[inside]
+        # Each distinct key is looked up once in the keys of earlier batches.
+        known = self._seen.known_then_add(unique)
         repeat |= known[np.searchsorted(unique, keys)]
         hit[index] = repeat
-        self._seen = np.insert(self._seen, pos[~known], unique[~known])
         return hit
 
     def _rejected(self, table: pa.Table, reason: np.ndarray, mask: np.ndarray,

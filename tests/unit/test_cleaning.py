@@ -171,3 +171,23 @@ def test_rows_with_invalid_values_are_rejected_first_and_counted():
     assert result.rejected.column(REASON_COLUMN).to_pylist() == ["invalid_value"]
     assert c.counts["invalid_value"] == 1 and c.counts["non_positive_distance"] == 0
     assert c.rows_in == c.rows_kept + sum(c.counts.values())
+
+
+def test_compact_and_general_duplicate_keys_agree_on_real_rows():
+    import pyarrow.parquet as pq
+
+    from tests.conftest import FIXTURES
+    from worker.schema_map import recognise, to_canonical
+
+    raw = pq.read_table(FIXTURES / "2025-01_head10000_yellow_tripdata_sample.parquet")
+    rows = to_canonical(raw, recognise(raw.column_names))
+    compact = cleaner()
+    # A zone id of 600 rules the compact form out; no row uses it.
+    general = cleaner(zone_ids=ZONES | {600})
+    assert compact._compact and not general._compact
+    for start in range(0, rows.num_rows, 999):
+        batch = rows.slice(start, 999)
+        kept = compact.clean(batch).kept, general.clean(batch).kept
+        assert kept[0].equals(kept[1])
+    assert compact.counts == general.counts
+    assert compact.counts["duplicate_trip"] == 7

@@ -50,7 +50,9 @@ def upgrade(engine: Engine) -> None:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    from infra.logs import configure_logging
+
+    configure_logging("migrate")
     try:
         engine = get_engine(get_settings())
     except SettingsError as exc:

@@ -132,7 +132,9 @@ def _queue_arn(sqs, url: str) -> str:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    from infra.logs import configure_logging
+
+    configure_logging("provision")
     print(json.dumps(provision(Resources.from_env())))
     return 0
 

@@ -34,9 +34,10 @@ BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 BINARY_TRAILER = b"\xff\xff"
 #: PostgreSQL counts timestamps in microseconds from 2000-01-01.
 _PG_EPOCH_US = 946_684_800_000_000
-#: About this many bytes of rows per piece: small enough that the pieces
-#: queued for COPY, and the socket copies pg8000 makes of each, stay small.
-PIECE_BYTES = 4 << 20
+#: About this many bytes of rows per piece. The pieces wait in a queue for
+#: COPY and pg8000 copies each into its socket buffer: 1 MB pieces cost 50 MB
+#: less peak memory than 4 MB ones at the same speed (make bench).
+PIECE_BYTES = 1 << 20
 _NULL_LENGTH = np.frombuffer((-1).to_bytes(4, "big", signed=True), np.uint8)
 
 

@@ -349,7 +349,7 @@ class _Pipeline:
         self._job_id = job_id
         self._rejects_path = rejects_path
         self._batch_size = batch_size
-        # Pieces are a few MB (encode.PIECE_BYTES): a batch's worth waits at most.
+        # Pieces are about 1 MB (encode.PIECE_BYTES): 8 keep COPY fed, no more.
         self._queue: queue.Queue = queue.Queue(maxsize=8)
         self._cancelled = threading.Event()
         self._error: BaseException | None = None

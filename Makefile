@@ -34,7 +34,7 @@ status: ## show whether the stack is running
 	$(PY) -m scripts.hoststack status
 
 demo: up ## load a real TLC file through the stack and print the job summary
-	$(PY) -m scripts.client upload tests/fixtures/2025-01_head10000_yellow_tripdata_sample.parquet
+	$(PY) -m scripts.client --api-url http://127.0.0.1:$${API_PORT:-8000} upload tests/fixtures/2025-01_head10000_yellow_tripdata_sample.parquet
 
 test: setup services ## run the whole test suite (unit, integration, e2e, faults)
 	$(PY) -m pytest

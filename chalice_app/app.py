@@ -13,6 +13,7 @@ import logging
 import os
 import uuid
 
+from botocore.exceptions import ClientError
 from chalice import Chalice
 
 from chalicelib.analysis.routes import bp as analysis_routes
@@ -139,6 +140,15 @@ def get_rejects(job_id):
                        f"Job {job.id} has no rejected rows" +
                        ("." if job.status == "succeeded" else f" (it is {job.status})."))
     settings = get_settings()
+    try:
+        s3_client(settings).head_object(Bucket=settings.s3_bucket, Key=job.rejects_key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+            raise
+        raise ApiError(410, "rejects_gone",
+                       f"The rejects file of job {job.id} is no longer in the bucket "
+                       "(deleted, or lost with a LocalStack restart). Upload the trip "
+                       "file again to rebuild it.") from None
     url = s3_presign_client(settings).generate_presigned_url(
         "get_object", Params={"Bucket": settings.s3_bucket, "Key": job.rejects_key},
         ExpiresIn=settings.upload_url_expiry_seconds)

@@ -202,7 +202,7 @@ def up() -> int:
         print(f"{exc}; see {RUN_DIR / 'stack.log'}", file=sys.stderr)
         down()
         return 1
-    print(f"stack up: API {api}, LocalStack 127.0.0.1:{ls_port}; logs in .run/")
+    print(f"stack up: API {api}, LocalStack 127.0.0.1:{ls_port}; logs in {RUN_DIR}/")
     return 0
 
 

@@ -114,8 +114,9 @@ class ObjectStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise IngestError("object_missing", (
-                    f"s3://{self.bucket}/{key} does not exist (deleted or never "
-                    "uploaded). Upload the file again.")) from None
+                    f"s3://{self.bucket}/{key} does not exist: it was deleted, never "
+                    "uploaded, or lost with a LocalStack restart (LocalStack keeps no "
+                    "objects across restarts). Upload the file again.")) from None
             raise TransientError(f"S3 HEAD failed: {exc}") from exc
         except BotoCoreError as exc:
             raise TransientError(f"S3 unreachable: {exc}") from exc

@@ -80,6 +80,7 @@ REQUIRED = ("pickup_at", "dropoff_at", "pickup_location_id", "dropoff_location_i
 #: Columns that pandas or Spark add and that mean nothing.
 _NOISE = ("__index_level_0__", "_c0", "unnamed: 0", "")
 
+TLC_TIME_ZONE = "America/New_York"
 _YELLOW_EXPECTED = "a TLC yellow trip file (tpep_pickup_datetime, PULocationID, ...)"
 
 
@@ -178,9 +179,62 @@ def canonical_with_invalid(batch: pa.RecordBatch | pa.Table,
         column = table.column(source)
         if pa.types.is_integer(field.type) and _is_number(column.type):
             column, bad = _out_of_range_to_null(column, field.type)
+        elif pa.types.is_floating(field.type) and pa.types.is_floating(column.type):
+            column, bad = _infinite_to_null(column)
+        elif pa.types.is_timestamp(field.type) and pa.types.is_timestamp(column.type):
+            column, bad = _beyond_microseconds_to_null(column)
+        elif pa.types.is_string(field.type) and _is_text(column.type):
+            column, bad = _unloadable_text_to_null(column)
+        else:
+            bad = None
+        if bad is not None:
             invalid |= bad
         arrays.append(_cast(column, field, source))
     return pa.Table.from_arrays(arrays, schema=CANONICAL), invalid
+
+
+#: store_and_fwd_flag is "Y" or "N"; anything this long is not a flag, and
+#: would cost the binary encoder time in proportion to its length.
+MAX_TEXT_LENGTH = 8
+
+
+def _is_text(data_type: pa.DataType) -> bool:
+    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
+
+
+def _nulled(column: pa.ChunkedArray, bad_values) -> tuple[pa.ChunkedArray, np.ndarray]:
+    bad = pc.fill_null(bad_values, False).to_numpy(zero_copy_only=False)
+    if bad.any():
+        column = pc.if_else(pa.array(bad), pa.scalar(None, column.type), column)
+    return column, bad
+
+
+def _infinite_to_null(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """NaN is how pandas writes a missing number: it becomes NULL. An
+    infinite fare or distance is no amount at all: its row is rejected."""
+    column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
+    return _nulled(column, pc.is_inf(column))
+
+
+def _beyond_microseconds_to_null(column: pa.ChunkedArray
+                                 ) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Seconds or milliseconds too large for microseconds would wrap around
+    into a plausible date in the cast; such values are refused instead."""
+    unit = column.type.unit
+    if unit in ("us", "ns"):
+        return column, np.zeros(len(column), dtype=bool)
+    limit = (2**63 - 1) // (1_000_000 if unit == "s" else 1_000)
+    raw = column.cast(pa.int64())
+    too_big = pc.or_(pc.greater(raw, limit), pc.less(raw, -limit))
+    return _nulled(column, too_big)
+
+
+def _unloadable_text_to_null(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray]:
+    """Text Postgres cannot store (a NUL character) or that is far too long
+    for its column."""
+    bad = pc.or_(pc.greater(pc.binary_length(column), MAX_TEXT_LENGTH),
+                 pc.match_substring(column, "\x00"))
+    return _nulled(column, bad)
 
 
 def _is_number(data_type: pa.DataType) -> bool:
@@ -190,9 +244,13 @@ def _is_number(data_type: pa.DataType) -> bool:
 def _out_of_range_to_null(column: pa.ChunkedArray,
                           target: pa.DataType) -> tuple[pa.ChunkedArray, np.ndarray]:
     info = np.iinfo(target.to_pandas_dtype())
-    fits = pc.and_(pc.greater_equal(column, info.min), pc.less_equal(column, info.max))
     if pa.types.is_floating(column.type):
         column = pc.if_else(pc.is_nan(column), None, column)
+    # Compared as doubles: any integer width (uint64 too) converts, and the
+    # precision lost far beyond the target's range does not matter.
+    as_double = column.cast(pa.float64(), safe=False)
+    fits = pc.and_(pc.greater_equal(as_double, info.min), pc.less_equal(as_double, info.max))
+    if pa.types.is_floating(column.type):
         fits = pc.and_(fits, pc.equal(column, pc.floor(column)))
     bad = pc.fill_null(pc.invert(fits), False).to_numpy(zero_copy_only=False)
     if bad.any():
@@ -230,7 +288,9 @@ def _cast_timestamp(column: pa.ChunkedArray, source: str) -> pa.ChunkedArray:
     source_type = column.type
     if pa.types.is_timestamp(source_type):
         if source_type.tz is not None:
-            column = column.cast(pa.timestamp(source_type.unit, tz="UTC"))
+            # TLC times are New York wall-clock times; a zone-aware column is
+            # brought back to that clock, not to UTC's.
+            column = column.cast(pa.timestamp(source_type.unit, tz=TLC_TIME_ZONE))
             column = pc.local_timestamp(column)
         # ns -> us drops sub-microsecond digits TLC never records.
         return column.cast(_TS, safe=False)

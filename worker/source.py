@@ -93,6 +93,8 @@ class CsvSource:
         with path.open("rb") as handle:
             self._gzip = handle.read(2) == GZIP_MAGIC
         header, width = self._sniff()
+        # A header and no data line: zero rows, however the file ends.
+        self._empty = width == 0
         extra = [f"_extra_field_{i}" for i in range(1, max(width - len(header), 0) + 1)]
         self.columns = header
         self._names = header + extra
@@ -127,6 +129,9 @@ class CsvSource:
 
     def iter_batches(self, columns: list[str], batch_size: int,
                      types: dict[str, pa.DataType] | None = None) -> Iterator[pa.RecordBatch]:
+        if self._empty:
+            return
+
         def on_invalid(row) -> str:
             self._malformed.append(MalformedRow(row.text or ""))
             return "skip"

@@ -187,16 +187,29 @@ def _job_for_key(stack, key: str) -> dict:
     return wait_for(find, 60, what=f"a finished job for {key!r}")
 
 
-def test_a_value_postgres_refuses_fails_the_job_cleanly(stack):
-    # Postgres text cannot hold a NUL character; Arrow strings can.
+def test_text_postgres_cannot_store_costs_its_row(stack):
+    # Postgres text cannot hold a NUL character; Arrow strings can. A flag
+    # of 100,000 characters is no flag either.
     table = pq.read_table(FIXTURES / "2025-01_head5_yellow_tripdata_sample.parquet")
     index = table.column_names.index("store_and_fwd_flag")
     table = table.set_column(index, "store_and_fwd_flag",
-                             pa.array(["N", "N", "\x00", "N", "N"], pa.large_string()))
+                             pa.array(["N", "N", "\x00", "Y" * 100_000, "N"],
+                                      pa.large_string()))
     sink = io.BytesIO()
     pq.write_table(table, sink)
     job = stack.wait_job(stack.upload_bytes(sink.getvalue(), "nul.parquet")["job_id"])
-    _assert_failed_without_rows(stack, job, "invalid_value", "0x00")
+    assert job["status"] == "succeeded", job
+    assert job["counts"]["rejected_by_reason"] == {"invalid_value": 2}
+    assert job["counts"]["rows_loaded"] == 3 == stack.rows_for(job["job_id"])
+
+
+def test_a_header_without_rows_is_zero_rows_however_it_ends(stack):
+    header = (FIXTURES / "2020-07_rides.csv").read_text().splitlines()[0]
+    for ending in ("", "\n"):
+        session = stack.upload_bytes((header + ending).encode(), "yellow_tripdata_2020-07.csv")
+        job = stack.wait_job(session["job_id"])
+        assert job["status"] == "succeeded", job
+        assert (job["counts"]["rows_in"], job["counts"]["rows_loaded"]) == (0, 0)
 
 
 def test_an_object_deleted_before_the_worker_reads_it_fails_the_job(stack):

@@ -116,3 +116,29 @@ def test_a_value_its_column_cannot_hold_costs_its_row_not_the_file():
     assert invalid.tolist() == [False, True, True, True, False]
     assert table.column("passenger_count").to_pylist()[1] is None
     assert table.column("ratecode_id").to_pylist() == [1, 1, None, 1, None]
+
+
+def test_values_that_cannot_load_cost_their_rows_and_nan_is_missing():
+    import datetime as dt
+
+    from worker.schema_map import canonical_with_invalid
+
+    raw = pq.read_table(FIXTURES / "2025-01_head5_yellow_tripdata_sample.parquet")
+
+    def put(table, name, array):
+        return table.set_column(table.column_names.index(name), name, array)
+
+    raw = put(raw, "store_and_fwd_flag",
+              pa.array(["N", "Y" * 10_000, "\x00", "N", None], pa.large_string()))
+    raw = put(raw, "fare_amount", pa.array([1.0, float("nan"), 2.0, float("-inf"), 3.0]))
+    raw = put(raw, "VendorID", pa.array([1, 2, 1, 1, 2**63], pa.uint64()))
+    seconds = [1_735_690_000, 18_448_480_972_909, 1_735_690_000, 1_735_690_000, 1_735_690_000]
+    raw = put(raw, "tpep_pickup_datetime", pa.array(seconds, pa.timestamp("s")))
+    raw = put(raw, "tpep_dropoff_datetime",
+              pa.array([dt.datetime(2025, 1, 1, 5)] * 5, pa.timestamp("us", tz="UTC")))
+    table, invalid = canonical_with_invalid(raw, recognise(raw.column_names))
+    # too long a flag and a pickup past year 292,000; a NUL; -inf; 2**63
+    assert invalid.tolist() == [False, True, True, True, True]
+    assert table.column("fare_amount").to_pylist()[:3] == [1.0, None, 2.0]
+    # TLC times are New York's: 05:00 UTC is midnight there.
+    assert table.column("dropoff_at").to_pylist()[0] == dt.datetime(2025, 1, 1)

@@ -147,8 +147,7 @@ class GroqVision:
                             "were shrunk. Send fewer or smaller images, or lower "
                             "GROQ_MAX_REQUEST_BYTES.")
         if status == 429:
-            wait = retry_after_seconds(exc.response.headers)
-            seconds = max(1, round(wait)) if wait is not None else 10
+            seconds = _whole_seconds(exc.response.headers, default=10)
             return ApiError(429, "groq_rate_limited",
                             f"Groq's rate limit for this key is reached. Try again in "
                             f"{seconds} s.", headers={"Retry-After": str(seconds)})
@@ -158,13 +157,18 @@ class GroqVision:
                             f"{_detail(exc, self._client.api_key)}. Change the images or "
                             "the prompt.")
         if status == 503:
-            wait = retry_after_seconds(exc.response.headers)
-            seconds = max(1, round(wait)) if wait is not None else 60
+            seconds = _whole_seconds(exc.response.headers, default=60)
             return ApiError(503, "groq_unavailable",
                             f"Groq is over capacity or down for maintenance. Try again in "
                             f"{seconds} s.", headers={"Retry-After": str(seconds)})
         return ApiError(502, "groq_error",
                         f"Groq failed to answer (status {status}). Try again later.")
+
+
+def _whole_seconds(headers, *, default: int) -> int:
+    """What to put in our own Retry-After: Groq's wait, at least a second."""
+    wait = retry_after_seconds(headers)
+    return max(1, round(wait)) if wait is not None else default
 
 
 def retry_after_seconds(headers) -> float | None:
